@@ -100,9 +100,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 	dyn := dynamicconfig.StaticClient{
 		// Search attributes added at runtime must be visible at once, not after
 		// the cache's refresh interval (the workflows upsert them immediately).
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key():      true,
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
-		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():              8096,
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
 	}
 	hostPort := func(svc string) string {
 		return net.JoinHostPort(o.IP, strconv.Itoa(conf.Services[svc].RPC.GRPCPort))
@@ -186,7 +186,9 @@ func buildConfig(o TemporalOptions, httpPort int) (*config.Config, error) {
 			InitialFailoverVersion: 1,
 			RPCAddress:             frontend,
 			HTTPAddress:            net.JoinHostPort(o.IP, strconv.Itoa(httpPort)),
-			ClusterID:              "mdc-embedded",
+			// A fixed UUID: the server insists on one, and a fixed value
+			// keeps the cluster identity stable across restarts.
+			ClusterID: "6d63642d-0000-4000-8000-656d62656464",
 		}},
 	}
 	conf.DCRedirectionPolicy.Policy = "noop"

@@ -6,17 +6,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/microdc/mdc/haproxyapi"
 )
 
 // nameRE is the character set HAProxy accepts in proxy and server names.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
-
-// CheckArgs are the health-check settings of every server, configured or
-// added at run time: `add server` ignores default-server, so each server
-// line carries them itself. A dead node is DOWN after two failed checks, ~1s.
-const CheckArgs = "check inter 500ms fall 2 rise 1"
+var nameRE = haproxyapi.NameRE
 
 // validate reports the first problem with o, naming the field to fix.
 func (o Options) validate() error {
@@ -97,30 +93,13 @@ defaults
     default_backend %s
 `, o.Frontend, o.Backend)
 
-	var b strings.Builder
-	// roundrobin is one of the algorithms that allows `add server`; checks
-	// and their timing are per server because `add server` ignores
-	// default-server.
-	fmt.Fprintf(&b, `backend %s
-    balance roundrobin
-    option httpchk GET %s
-    http-check expect status 200
-`, o.Backend, o.HealthPath)
-	for _, s := range o.Servers {
-		fmt.Fprintf(&b, "    server %s %s %s\n", s.Name, s.Addr, CheckArgs)
-	}
+	// The backend file is the one mdc's load-balancer activities rewrite
+	// to persist servers, so both render it through haproxyapi.
 	return map[string]string{
-		"00-global.cfg":                    global,
-		"10-frontend.cfg":                  frontend,
-		"20-backend-" + o.Backend + ".cfg": b.String(),
+		"00-global.cfg":                       global,
+		"10-frontend.cfg":                     frontend,
+		haproxyapi.BackendFileName(o.Backend): haproxyapi.NewBackendFile(o.Backend, o.HealthPath, o.Servers).Render(),
 	}
-}
-
-// AddServerCommand is the runtime API command that adds s to backend with the same
-// health-check settings as the configured servers. The new server starts in
-// maintenance: follow it with `enable server` and `enable health`.
-func AddServerCommand(backend string, s Server) string {
-	return fmt.Sprintf("add server %s/%s %s %s", backend, s.Name, s.Addr, CheckArgs)
 }
 
 // writeConfig writes the initial configuration into dir.

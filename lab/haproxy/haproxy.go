@@ -1,7 +1,7 @@
 // Package haproxy runs one site's real HAProxy (Debian's haproxy 2.6) for the
 // lab: it writes a configuration directory on first start, runs haproxy in
 // master-worker mode in the foreground, reloads it through the master CLI,
-// and talks to its runtime API over TCP.
+// and talks to its runtime API (over TCP) through package haproxyapi.
 package haproxy
 
 import (
@@ -16,14 +16,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microdc/mdc/haproxyapi"
 	"github.com/microdc/mdc/lab/proc"
 )
 
 // Server is a web node behind the load balancer.
-type Server struct {
-	Name string // HAProxy server name, e.g. "n1"
-	Addr string // ip:port of the node's HTTP server
-}
+type Server = haproxyapi.Server
 
 // Options configures one site's HAProxy.
 type Options struct {
@@ -192,7 +190,7 @@ func (h *HAProxy) sleep(ctx context.Context) error {
 
 // showProc asks the master CLI which worker is current.
 func (h *HAProxy) showProc(ctx context.Context) (procInfo, error) {
-	out, err := command(ctx, "unix", h.master, "show proc")
+	out, err := haproxyapi.RuntimeCommand(ctx, h.master, "show proc")
 	if err != nil {
 		return procInfo{}, err
 	}
@@ -201,7 +199,7 @@ func (h *HAProxy) showProc(ctx context.Context) (procInfo, error) {
 
 // workerPID asks the runtime API which process answers it.
 func (h *HAProxy) workerPID(ctx context.Context) (int, error) {
-	out, err := RuntimeCommand(ctx, h.opts.RuntimeAPI, "show info")
+	out, err := haproxyapi.RuntimeCommand(ctx, h.opts.RuntimeAPI, "show info")
 	if err != nil {
 		return 0, err
 	}
@@ -232,7 +230,7 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("haproxy reload: %w", err)
 	}
-	if _, err := command(ctx, "unix", h.master, "reload"); err != nil {
+	if _, err := haproxyapi.RuntimeCommand(ctx, h.master, "reload"); err != nil {
 		return fmt.Errorf("haproxy reload: %w", err)
 	}
 	var failed bool
@@ -249,11 +247,11 @@ func (h *HAProxy) Reload(ctx context.Context) error {
 // saveState writes `show servers state` to the server-state file that the
 // configuration loads, so admin states and weights survive reloads and stops.
 func (h *HAProxy) saveState(ctx context.Context) error {
-	out, err := RuntimeCommand(ctx, h.opts.RuntimeAPI, "show servers state")
+	out, err := haproxyapi.RuntimeCommand(ctx, h.opts.RuntimeAPI, "show servers state")
 	if err != nil {
 		return fmt.Errorf("haproxy: save server state: %w", err)
 	}
-	if _, err := ParseServersState(out); err != nil {
+	if _, err := haproxyapi.ParseServersState(out); err != nil {
 		return fmt.Errorf("haproxy: save server state: %w", err)
 	}
 	tmp := h.state + ".tmp"
@@ -306,6 +304,10 @@ func (h *HAProxy) ConfigDir() string { return h.confDir }
 
 // RuntimeAPI is the ip:port of the runtime API.
 func (h *HAProxy) RuntimeAPI() string { return h.opts.RuntimeAPI }
+
+// AdminSocket is the path of the runtime API's unix socket (level admin,
+// mode 600): the same API as RuntimeAPI, for clients on this machine.
+func (h *HAProxy) AdminSocket() string { return filepath.Join(h.opts.Dir, "admin.sock") }
 
 // LogPath is the file haproxy's stdout and stderr go to.
 func (h *HAProxy) LogPath() string { return h.p.LogPath }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/microdc/mdc/haproxyapi"
 )
 
 // Addresses follow lab.Plan with Base 31 (127.31.0.0/16), written out here
@@ -92,13 +94,13 @@ func served(t *testing.T, n int) []string {
 }
 
 // states returns the backend's servers by name.
-func states(t *testing.T) map[string]ServerState {
+func states(t *testing.T) map[string]haproxyapi.ServerState {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := ShowServersState(ctx, apiAddr, backendName)
+	st, err := haproxyapi.ShowServersState(ctx, apiAddr, backendName)
 	require.NoError(t, err)
-	m := map[string]ServerState{}
+	m := map[string]haproxyapi.ServerState{}
 	for _, s := range st {
 		require.Equal(t, backendName, s.Backend)
 		m[s.Name] = s
@@ -107,7 +109,7 @@ func states(t *testing.T) map[string]ServerState {
 }
 
 // waitState polls until cond holds for the backend's servers, failing after d.
-func waitState(t *testing.T, d time.Duration, what string, cond func(map[string]ServerState) bool) time.Duration {
+func waitState(t *testing.T, d time.Duration, what string, cond func(map[string]haproxyapi.ServerState) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -126,7 +128,7 @@ func run(t *testing.T, cmd string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	out, err := RuntimeCommand(ctx, apiAddr, cmd)
+	out, err := haproxyapi.RuntimeCommand(ctx, apiAddr, cmd)
 	require.NoError(t, err)
 	return strings.TrimSpace(out)
 }
@@ -141,10 +143,10 @@ func TestTrafficHealthAndDynamicServers(t *testing.T) {
 	skipShort(t)
 	startNode(t, "n1", nodeAddr(0))
 	n2 := startNode(t, "n2", nodeAddr(1))
-	h := start(t, testOptions(t.TempDir(), Server{"n1", nodeAddr(0)}, Server{"n2", nodeAddr(1)}))
+	h := start(t, testOptions(t.TempDir(), Server{Name: "n1", Addr: nodeAddr(0)}, Server{Name: "n2", Addr: nodeAddr(1)}))
 	require.NotZero(t, h.PID())
 
-	waitState(t, 3*time.Second, "n1 and n2 UP", func(m map[string]ServerState) bool {
+	waitState(t, 3*time.Second, "n1 and n2 UP", func(m map[string]haproxyapi.ServerState) bool {
 		return len(m) == 2 && m["n1"].Up() && m["n2"].Up()
 	})
 	m := states(t)
@@ -154,19 +156,19 @@ func TestTrafficHealthAndDynamicServers(t *testing.T) {
 
 	// A node that dies is taken out within ~1s and traffic goes on.
 	n2.stop()
-	took := waitState(t, 3*time.Second, "n2 DOWN", func(m map[string]ServerState) bool {
-		return m["n2"].OpState == OpStopped && m["n1"].Up()
+	took := waitState(t, 3*time.Second, "n2 DOWN", func(m map[string]haproxyapi.ServerState) bool {
+		return m["n2"].OpState == haproxyapi.OpStopped && m["n1"].Up()
 	})
 	t.Logf("n2 marked DOWN %v after its server stopped", took)
 	require.Equal(t, []string{"n1"}, served(t, 10))
 
 	// A node added at run time serves once enabled.
 	startNode(t, "n3", nodeAddr(2))
-	require.Equal(t, "New server registered.", run(t, AddServerCommand(backendName, Server{"n3", nodeAddr(2)})))
+	require.Equal(t, "New server registered.", run(t, haproxyapi.AddServerCommand(backendName, Server{Name: "n3", Addr: nodeAddr(2)})))
 	require.True(t, states(t)["n3"].Maint(), "a dynamic server starts in maintenance")
 	require.Empty(t, run(t, "enable server be_web/n3"))
 	require.Empty(t, run(t, "enable health be_web/n3"))
-	waitState(t, 3*time.Second, "n3 UP", func(m map[string]ServerState) bool { return m["n3"].Up() })
+	waitState(t, 3*time.Second, "n3 UP", func(m map[string]haproxyapi.ServerState) bool { return m["n3"].Up() })
 	require.Equal(t, []string{"n1", "n3"}, served(t, 10))
 
 	// Maintenance takes it out of rotation; then it can be deleted.
@@ -182,8 +184,8 @@ func TestReloadKeepsServingAndAdminState(t *testing.T) {
 	skipShort(t)
 	startNode(t, "n1", nodeAddr(0))
 	startNode(t, "n2", nodeAddr(1))
-	h := start(t, testOptions(t.TempDir(), Server{"n1", nodeAddr(0)}, Server{"n2", nodeAddr(1)}))
-	waitState(t, 3*time.Second, "both UP", func(m map[string]ServerState) bool { return m["n1"].Up() && m["n2"].Up() })
+	h := start(t, testOptions(t.TempDir(), Server{Name: "n1", Addr: nodeAddr(0)}, Server{Name: "n2", Addr: nodeAddr(1)}))
+	waitState(t, 3*time.Second, "both UP", func(m map[string]haproxyapi.ServerState) bool { return m["n1"].Up() && m["n2"].Up() })
 	require.Empty(t, run(t, "set server be_web/n2 state maint"))
 
 	// Requests keep flowing while the reload happens.
@@ -244,7 +246,7 @@ func TestRestartKeepsConfig(t *testing.T) {
 	startNode(t, "n1", nodeAddr(0))
 	startNode(t, "n5", nodeAddr(5))
 	dir := t.TempDir()
-	h := start(t, testOptions(dir, Server{"n1", nodeAddr(0)}))
+	h := start(t, testOptions(dir, Server{Name: "n1", Addr: nodeAddr(0)}))
 	files, err := filepath.Glob(filepath.Join(h.ConfigDir(), "*.cfg"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"00-global.cfg", "10-frontend.cfg", "20-backend-be_web.cfg"}, baseNames(files))
@@ -253,18 +255,18 @@ func TestRestartKeepsConfig(t *testing.T) {
 	be := filepath.Join(h.ConfigDir(), "20-backend-be_web.cfg")
 	b, err := os.ReadFile(be)
 	require.NoError(t, err)
-	persisted := string(b) + "    server n5 " + nodeAddr(5) + " " + CheckArgs + "\n"
+	persisted := string(b) + "    server n5 " + nodeAddr(5) + " " + haproxyapi.CheckArgs + "\n"
 	require.NoError(t, os.WriteFile(be, []byte(persisted), 0o644))
 	require.NoError(t, h.Stop())
 	require.NoError(t, h.Stop(), "Stop twice is harmless")
 
 	// Restart with different initial servers: the directory's config wins.
-	h2 := start(t, testOptions(dir, Server{"n9", nodeAddr(9)}))
+	h2 := start(t, testOptions(dir, Server{Name: "n9", Addr: nodeAddr(9)}))
 	require.NotEqual(t, h.PID(), h2.PID())
 	got, err := os.ReadFile(be)
 	require.NoError(t, err)
 	require.Equal(t, persisted, string(got))
-	waitState(t, 3*time.Second, "n1 and n5 UP", func(m map[string]ServerState) bool {
+	waitState(t, 3*time.Second, "n1 and n5 UP", func(m map[string]haproxyapi.ServerState) bool {
 		_, n9 := m["n9"]
 		return len(m) == 2 && m["n1"].Up() && m["n5"].Up() && !n9
 	})
@@ -293,7 +295,7 @@ func TestStartBusyPort(t *testing.T) {
 	ln, err := net.Listen("tcp", frontendAddr)
 	require.NoError(t, err)
 	defer ln.Close()
-	_, err = Start(context.Background(), testOptions(t.TempDir(), Server{"n1", nodeAddr(0)}))
+	_, err = Start(context.Background(), testOptions(t.TempDir(), Server{Name: "n1", Addr: nodeAddr(0)}))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), frontendAddr)
 	require.Contains(t, err.Error(), "not free")
@@ -315,7 +317,7 @@ func TestStartupTime(t *testing.T) {
 	var took []time.Duration
 	for i := 0; i < 5; i++ {
 		before := time.Now()
-		h := start(t, testOptions(dir, Server{"n1", nodeAddr(0)}))
+		h := start(t, testOptions(dir, Server{Name: "n1", Addr: nodeAddr(0)}))
 		took = append(took, time.Since(before))
 		require.NoError(t, h.Stop())
 	}

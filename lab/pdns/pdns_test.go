@@ -12,6 +12,8 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
+
+	"github.com/microdc/mdc/pdnsapi"
 )
 
 // Addresses follow lab.Plan with Base 32 (127.32.0.1), written out here
@@ -162,9 +164,7 @@ func TestSetGeoAReplacesPlainA(t *testing.T) {
 	p := start(t, t.TempDir())
 	ctx := ctxT(t)
 	require.NoError(t, p.EnsureZone(ctx, zoneN, "ns1.mdc.test."))
-	require.NoError(t, p.do(ctx, "PATCH", serverPath+"/zones/"+zoneN, map[string]any{"rrsets": []rrset{
-		{Name: wwwN, Type: "A", TTL: 30, ChangeType: "REPLACE", Records: []record{{Content: "127.9.9.9"}}},
-	}}, nil))
+	require.NoError(t, p.ReplaceRRsets(ctx, zoneN, []pdnsapi.RRset{{Name: wwwN, Type: "A", TTL: 30, Records: []string{"127.9.9.9"}}}))
 	ips, _ := answerA(t, query(t, "udp", wwwN, netip.Prefix{}))
 	require.Equal(t, []string{"127.9.9.9"}, ips)
 

@@ -11,44 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestViewCode(t *testing.T) {
-	code, err := viewCode([]GeoAnswer{
-		{Subnets: []string{"192.0.2.7/24"}, IP: "127.1.0.2"},
-		{Subnets: []string{"198.51.100.0/24", "2001:db8::/32"}, IP: " 127.2.0.2"},
-	}, "127.1.0.2")
-	require.NoError(t, err)
-	require.Equal(t, "view({{{'192.0.2.0/24'}, {'127.1.0.2'}}, {{'198.51.100.0/24', '2001:db8::/32'}, {'127.2.0.2'}}, {{'0.0.0.0/0', '::/0'}, {'127.1.0.2'}}})", code)
-
-	code, err = viewCode(nil, "127.1.0.2")
-	require.NoError(t, err)
-	require.Equal(t, "view({{{'0.0.0.0/0', '::/0'}, {'127.1.0.2'}}})", code)
-}
-
-func TestViewCodeRejectsBadInput(t *testing.T) {
-	_, err := viewCode([]GeoAnswer{
-		{Subnets: []string{"192.0.2.0/24'}) os.exit() --"}, IP: "127.1.0.2"},
-		{Subnets: nil, IP: "2001:db8::1"},
-	}, "nope")
-	require.ErrorContains(t, err, `answer 1 subnet "192.0.2.0/24'}) os.exit() --" is not a CIDR prefix`)
-	require.ErrorContains(t, err, "answer 2 (2001:db8::1) has no subnets")
-	require.ErrorContains(t, err, `answer 2 IP "2001:db8::1" is not an IPv4 address`)
-	require.ErrorContains(t, err, `fallback "nope" is not an IPv4 address`)
-}
-
 func TestSetGeoAValidatesBeforeCallingTheAPI(t *testing.T) {
 	// Nothing listens here: each error must come from validation.
 	c := NewClient("http://127.0.0.1:1", "k")
 	ctx := context.Background()
 	require.ErrorContains(t, c.SetGeoA(ctx, "mdc.test.", "www.other.test.", 30, nil, "127.1.0.2"), "not inside zone mdc.test.")
-	require.ErrorContains(t, c.SetGeoA(ctx, "mdc.test.", "www.mdc.test.", -1, nil, "127.1.0.2"), "TTL -1 is negative")
+	require.ErrorContains(t, c.SetGeoA(ctx, "mdc.test.", "www.mdc.test.", -1, nil, "127.1.0.2"), "TTL -1 must be positive")
 	require.ErrorContains(t, c.SetGeoA(ctx, "mdc.test.", "www.mdc.test.", 30, nil, ""), "fallback")
 	require.ErrorContains(t, c.EnsureZone(ctx, "", "ns1."), "must both be non-empty")
-}
-
-func TestCanon(t *testing.T) {
-	require.Equal(t, "www.mdc.test.", canon("WWW.mdc.test"))
-	require.Equal(t, "mdc.test.", canon("mdc.test."))
-	require.Equal(t, ".", canon(""))
 }
 
 func TestOptionsValidate(t *testing.T) {
