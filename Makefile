@@ -38,7 +38,7 @@ bench: deps ## benchmarks (medians and side-by-side ratios)
 
 lint: ## go vet, plus staticcheck when it can be installed
 	go vet ./...
-	@if command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@2025.1.1 2>/dev/null; then \
+	@if command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.7.0 2>/dev/null; then \
 		PATH="$$PATH:$$(go env GOPATH)/bin" staticcheck ./...; \
 	else echo "staticcheck could not be installed here; go vet ran"; fi
 

@@ -256,3 +256,46 @@ func snmpLoad(t *testing.T, ip string, port int, community string) string {
 	require.True(t, ok, "laLoad.1 is an OCTET STRING, got %T", r.Variables[0].Value)
 	return string(b)
 }
+
+func TestPoweringAVMOffTakesItsNodeDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole lab")
+	}
+	l := startTestLab(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	uk := l.Sites()[0]
+	c, err := uk.vc.Client(ctx)
+	require.NoError(t, err)
+	defer c.Logout(ctx)
+	finder := find.NewFinder(c.Client, true)
+	vm, err := finder.VirtualMachine(ctx, uk.vc.Folder()+"/uk-web-2")
+	require.NoError(t, err)
+	ip, err := vm.WaitForIP(ctx)
+	require.NoError(t, err)
+	addr := net.JoinHostPort(ip, strconv.Itoa(l.Plan().ServicePort))
+	require.True(t, listening(addr), "uk-web-2 serves at its guest IP %s", ip)
+
+	task, err := vm.PowerOff(ctx)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	require.Eventually(t, func() bool { return !listening(addr) }, 10*time.Second, 20*time.Millisecond, "node stops with its VM")
+	require.Eventually(t, func() bool {
+		st, err := haproxyapi.ShowServersState(ctx, uk.runtimeAPI(), backendName)
+		if err != nil {
+			return false
+		}
+		for _, s := range st {
+			if s.Name == "uk-web-2" {
+				return !s.Up()
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond, "HAProxy's health check takes the node out")
+	require.Contains(t, httpGet(t, "http://"+uk.frontend()+"/"), "uk-web-1", "the other node still serves")
+
+	task, err = vm.PowerOn(ctx)
+	require.NoError(t, err)
+	require.NoError(t, task.Wait(ctx))
+	require.Eventually(t, func() bool { return listening(addr) }, 10*time.Second, 20*time.Millisecond, "node returns with its VM, at the same IP")
+}

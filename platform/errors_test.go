@@ -163,7 +163,7 @@ func TestBadInputs(t *testing.T) {
 
 	for _, tc := range badCases {
 		t.Run(tc.name, func(t *testing.T) {
-			data := base
+			var data string
 			if tc.whole != nil {
 				data = *tc.whole
 			} else {
