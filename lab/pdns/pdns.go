@@ -1,6 +1,7 @@
 // Package pdns runs one site's real PowerDNS Authoritative server (Debian's
-// pdns_server 4.7 with the gsqlite3 backend) for the lab, and talks to its
-// HTTP API to create zones and geo (LUA view) records.
+// pdns_server 4.7 with the gsqlite3 backend) for the lab. Its API client
+// (zones, RRsets, geo LUA records) is package pdnsapi's, shared with the
+// DNS activities.
 package pdns
 
 import (
@@ -124,6 +125,9 @@ webserver-loglevel=normal
 # address when a query carries one (edns-subnet-processing), else the source.
 enable-lua-records=yes
 edns-subnet-processing=yes
+# Health checks behind ifurlup() every second (default 5s): the lab's
+# failover drills measure RTO, and DNS should not dominate it.
+lua-health-checks-interval=1
 # The lab has no Internet: no security-status queries.
 security-poll-suffix=
 # Small: the lab runs one of these per site on 2 cores.
