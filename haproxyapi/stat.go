@@ -55,10 +55,14 @@ func ParseStat(out string) ([]StatRow, error) {
 	for i, name := range strings.Split(lines[0][2:], ",") {
 		col[name] = i
 	}
+	// Lines need the columns read here; HAProxy versions differ in the rest.
+	width := 0
 	for _, need := range []string{"pxname", "svname", "qcur", "scur", "stot", "status"} {
-		if _, ok := col[need]; !ok {
+		i, ok := col[need]
+		if !ok {
 			return nil, fmt.Errorf("column %s missing from header %q", need, firstLine(out))
 		}
+		width = max(width, i+1)
 	}
 	var rows []StatRow
 	for n, line := range lines[1:] {
@@ -66,8 +70,8 @@ func ParseStat(out string) ([]StatRow, error) {
 			continue
 		}
 		f := strings.Split(line, ",")
-		if len(f) < len(col) {
-			return nil, fmt.Errorf("line %d has %d fields, header has %d: %q", n+2, len(f), len(col), line)
+		if len(f) < width {
+			return nil, fmt.Errorf("line %d has %d fields, the header's columns need %d: %q", n+2, len(f), width, line)
 		}
 		sv := f[col["svname"]]
 		if sv == "FRONTEND" || sv == "BACKEND" {

@@ -1,0 +1,15 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+func workflowOpts(name string) workflow.RegisterOptions {
+	return workflow.RegisterOptions{Name: name}
+}
+
+// Register registers every workflow under its constant name. The worker and
+// the replay tests both call it, so what runs is what replays.
+func Register(r interface {
+	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
+}) {
+	r.RegisterWorkflowWithOptions(DNSCutoverWorkflow, workflowOpts(DNSCutoverName))
+}
