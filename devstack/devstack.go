@@ -123,20 +123,34 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect worker to embedded temporal: %w", err)
 	}
-	queues := []string{workers.SharedQueue}
+	if err = s.startWorkers(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// startWorkers runs the shared workflow worker and, with the lab, one
+// activity worker per site, built from the lab's platform file exactly as
+// `mdc worker` builds them from a real one.
+func (s *Stack) startWorkers() error {
+	ws := []worker.Worker{workers.NewShared(s.Client, workers.SharedQueue)}
 	if s.Lab != nil {
-		for _, site := range s.Lab.Sites() {
-			queues = append(queues, workers.SiteQueue(site.Name))
+		p := s.Lab.Platform()
+		for _, site := range p.SiteNames() {
+			deps, err := workers.BuildDeps(p, s.Lab.Lookup, []string{site})
+			if err != nil {
+				return fmt.Errorf("activities for lab site %s: %w", site, err)
+			}
+			ws = append(ws, workers.NewSite(s.Client, site, deps))
 		}
 	}
-	for _, q := range queues {
-		w := workers.New(s.Client, q, workers.Deps{})
-		if err = w.Start(); err != nil {
-			return nil, fmt.Errorf("start worker on task queue %s: %w", q, err)
+	for _, w := range ws {
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
 		}
 		s.workers = append(s.workers, w)
 	}
-	return s, nil
+	return nil
 }
 
 // Stop stops everything in reverse order; safe on a partly started stack.

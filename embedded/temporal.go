@@ -49,8 +49,9 @@ type TemporalOptions struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// Logger receives the server's warnings and errors.
 	Logger *slog.Logger
-	// LogLevel for the server's own log lines; warn by default because the
-	// server is chatty at info and the operator cares about mdc's lines.
+	// LogLevel for the server's own log lines; error by default because the
+	// server is chatty below that (every client that goes away on shutdown
+	// is a warning) and the operator cares about mdc's lines.
 	LogLevel string
 }
 
@@ -79,7 +80,7 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*Temporal, error) {
 		o.Logger = slog.Default()
 	}
 	if o.LogLevel == "" {
-		o.LogLevel = "warn"
+		o.LogLevel = "error"
 	}
 	if o.GRPCPort == 0 {
 		p, err := FreePort(o.IP)

@@ -4,9 +4,14 @@
 package workers
 
 import (
-	"github.com/microdc/mdc/activities/health"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/microdc/mdc/activities/dns"
+	"github.com/microdc/mdc/activities/health"
+	"github.com/microdc/mdc/activities/lb"
+	"github.com/microdc/mdc/activities/snmp"
+	"github.com/microdc/mdc/workflows"
 )
 
 // SharedQueue is the task queue every workflow runs on.
@@ -16,26 +21,44 @@ const SharedQueue = "mdc"
 // systems; a dead site stalls only its own queue.
 func SiteQueue(site string) string { return "mdc-site-" + site }
 
-// Deps are the clients activities are built from.
+// Deps are the activity structs, built from the platform file by BuildDeps.
 type Deps struct {
+	DNS    *dns.Activities
+	LB     *lb.Activities
+	SNMP   *snmp.Activities
 	Health *health.Activities
 }
 
 // RegisterWorkflows registers every workflow under its constant name.
-func RegisterWorkflows(r worker.WorkflowRegistry) {}
+func RegisterWorkflows(r worker.WorkflowRegistry) { workflows.Register(r) }
 
-// RegisterActivities registers every activity struct.
+// RegisterActivities registers every activity struct that was built.
+// Method names are activity names, so they are unique across structs.
 func RegisterActivities(r worker.ActivityRegistry, d Deps) {
-	if d.Health == nil {
-		d.Health = &health.Activities{}
+	if d.DNS != nil {
+		r.RegisterActivity(d.DNS)
 	}
-	r.RegisterActivity(d.Health)
+	if d.LB != nil {
+		r.RegisterActivity(d.LB)
+	}
+	if d.SNMP != nil {
+		r.RegisterActivity(d.SNMP)
+	}
+	if d.Health != nil {
+		r.RegisterActivity(d.Health)
+	}
 }
 
-// New builds a worker for one task queue with everything registered.
-func New(c client.Client, taskQueue string, d Deps) worker.Worker {
+// NewShared builds the worker of the shared queue: workflows only.
+func NewShared(c client.Client, taskQueue string) worker.Worker {
 	w := worker.New(c, taskQueue, worker.Options{})
 	RegisterWorkflows(w)
+	return w
+}
+
+// NewSite builds a site's worker: the activities that touch that site.
+func NewSite(c client.Client, site string, d Deps) worker.Worker {
+	w := worker.New(c, SiteQueue(site), worker.Options{})
 	RegisterActivities(w, d)
 	return w
 }

@@ -222,7 +222,11 @@ func (c *cutover) switchRecord(ctx workflow.Context) (string, error) {
 	ttl := c.in.CutoverTTL
 	futures := make([]workflow.Future, len(c.in.Sites))
 	for i, site := range c.in.Sites {
-		futures[i] = workflow.ExecuteActivity(withSite(ctx, site), dnsA.SetGeoRecord, dns.SetGeoRecordInput{
+		opts := apiOptions(site)
+		if disaster {
+			opts = disasterOptions(site)
+		}
+		futures[i] = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, opts), dnsA.SetGeoRecord, dns.SetGeoRecordInput{
 			Site: site, Zone: c.in.Zone, Name: c.in.Name, TTL: ttl, Answers: c.in.Answers,
 			Fallback: c.in.Fallback, HealthCheck: c.in.HealthCheck, AllowUnreachable: disaster,
 		})

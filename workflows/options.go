@@ -58,3 +58,22 @@ func waitOptions(site string, wait time.Duration) workflow.ActivityOptions {
 func withSite(ctx workflow.Context, site string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, apiOptions(site))
 }
+
+// deadSiteRetry is for disaster paths that touch every site, the failed one
+// included: a site that refuses twice is recorded as unreachable rather than
+// retried for the ~20 s apiRetry allows, because that time is RTO.
+var deadSiteRetry = &temporal.RetryPolicy{
+	InitialInterval:        200 * time.Millisecond,
+	BackoffCoefficient:     2,
+	MaximumAttempts:        2,
+	NonRetryableErrorTypes: nonRetryable,
+}
+
+// disasterOptions are apiOptions with deadSiteRetry and a short wait for
+// the site's worker, which may have died with the site.
+func disasterOptions(site string) workflow.ActivityOptions {
+	o := apiOptions(site)
+	o.RetryPolicy = deadSiteRetry
+	o.ScheduleToStartTimeout = 10 * time.Second
+	return o
+}

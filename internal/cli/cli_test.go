@@ -87,4 +87,3 @@ func TestUnknownCommandAndArgs(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "accepts 1 arg(s), received 0")
 }
-

@@ -3,11 +3,15 @@ package cli
 import (
 	"fmt"
 
+	"os"
+
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/microdc/mdc/config"
+	"github.com/microdc/mdc/platform"
 	"github.com/microdc/mdc/workers"
 )
 
@@ -31,18 +35,25 @@ Run one per site, next to its vCenter, load balancer, DNS and database.`,
 				return fmt.Errorf("connect to Temporal at %s (set MDC_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
 			}
 			defer c.Close()
-			queues := []string{cfg.TaskQueue}
+			ws := []worker.Worker{workers.NewShared(c, cfg.TaskQueue)}
 			if cfg.Site != "" {
-				queues = append(queues, workers.SiteQueue(cfg.Site))
+				p, err := platform.Load(cfg.PlatformFile)
+				if err != nil {
+					return err
+				}
+				deps, err := workers.BuildDeps(p, os.LookupEnv, []string{cfg.Site})
+				if err != nil {
+					return fmt.Errorf("MDC_SITE=%s: %w", cfg.Site, err)
+				}
+				ws = append(ws, workers.NewSite(c, cfg.Site, deps))
 			}
-			for _, q := range queues {
-				w := workers.New(c, q, workers.Deps{})
+			for _, w := range ws {
 				if err := w.Start(); err != nil {
-					return fmt.Errorf("start worker on %s: %w", q, err)
+					return fmt.Errorf("start worker: %w", err)
 				}
 				defer w.Stop()
-				logger.Info("worker polling", "task_queue", q)
 			}
+			logger.Info("worker polling", "workflows", cfg.TaskQueue, "site", cfg.Site)
 			<-cmd.Context().Done()
 			return nil
 		},
