@@ -12,7 +12,7 @@ LDFLAGS := -X github.com/microdc/mdc/internal/cli.Version=$(VERSION)
 TEST_TIMEOUT ?= 20m
 STATE_DIR ?=
 
-.PHONY: help deps build dev test test-short bench lint fuzz clean
+.PHONY: help deps build dev test test-short bench lint fuzz histories clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -36,11 +36,20 @@ test-short: ## unit tests only (no real components)
 bench: deps ## benchmarks (medians and side-by-side ratios)
 	go test -run '^$$' -bench . -benchtime 5x -count 1 ./...
 
-lint: ## go vet, plus staticcheck when it can be installed
+GOBIN := $(shell go env GOPATH)/bin
+
+lint: ## go vet, staticcheck, and workflowcheck (determinism of workflow code)
 	go vet ./...
-	@if command -v staticcheck >/dev/null 2>&1 || go install honnef.co/go/tools/cmd/staticcheck@v0.7.0 2>/dev/null; then \
-		PATH="$$PATH:$$(go env GOPATH)/bin" staticcheck ./...; \
-	else echo "staticcheck could not be installed here; go vet ran"; fi
+	@test -x $(GOBIN)/staticcheck || go install honnef.co/go/tools/cmd/staticcheck@v0.7.0
+	$(GOBIN)/staticcheck ./...
+	@test -x $(GOBIN)/workflowcheck || go install go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
+	$(GOBIN)/workflowcheck ./workflows/...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 20s)
+	go test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./platform/
+
+histories: deps ## re-record the workflow histories the replay tests use (runs the lab)
+	MDC_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories go test -count=1 -timeout $(TEST_TIMEOUT) ./tests/
 
 clean: ## remove build output
 	rm -rf bin

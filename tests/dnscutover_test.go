@@ -46,6 +46,7 @@ func TestDNSCutoverAgainstTheLab(t *testing.T) {
 	require.NoError(t, run.Get(ctx, &res))
 	t.Logf("disaster DNS cutover took %s: %+v", time.Since(t0).Round(time.Millisecond), res.Progress.Steps)
 
+	recordHistory(t, st.Client, "test-dns-cutover", "dns_cutover_disaster.json")
 	require.Equal(t, []string{"uk"}, res.UnreachableSites)
 	require.Equal(t, []string{usFrontend}, geoAnswer(t, usDNS, "www.mdc.test.", eu), "after: eu goes to us")
 	require.Equal(t, []string{usFrontend}, geoAnswer(t, usDNS, "www.mdc.test.", na))
