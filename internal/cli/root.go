@@ -66,6 +66,8 @@ what mdc manages comes from the platform file (see ` + "`mdc validate`" + `).`,
 		newValidateCmd(cfg),
 		newLabCmd(cfg),
 		newWorkerCmd(cfg),
+		newStatusCmd(cfg),
+		newDNSCutoverCmd(cfg),
 	)
 	return root
 }
