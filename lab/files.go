@@ -92,6 +92,7 @@ func (l *Lab) Platform() *platform.Platform {
 			site.VCenter.Datastore = s.vc.Datastore()
 			site.VCenter.Network = s.vc.Network()
 			site.VCenter.Folder = s.vc.Folder()
+			site.VCenter.ResourcePool = s.vc.ResourcePool()
 		}
 		p.Sites = append(p.Sites, site)
 	}
