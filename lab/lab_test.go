@@ -1,6 +1,10 @@
 package lab
 
 import (
+	"net/netip"
+
+	"github.com/microdc/mdc/dnsquery"
+
 	"context"
 	"database/sql"
 	"fmt"
@@ -15,7 +19,6 @@ import (
 
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/gosnmp/gosnmp"
-	"github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
@@ -225,23 +228,9 @@ func httpGet(t *testing.T, u string) string {
 
 func queryA(t *testing.T, server, name, subnet string) []string {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	_, ipnet, err := net.ParseCIDR(subnet)
+	ips, err := dnsquery.A(context.Background(), server, name, netip.MustParsePrefix(subnet))
 	require.NoError(t, err)
-	ones, _ := ipnet.Mask.Size()
-	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ones), Address: ipnet.IP})
-	m.Extra = append(m.Extra, o)
-	r, err := dns.Exchange(m, server)
-	require.NoError(t, err)
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	return out
+	return ips
 }
 
 func snmpLoad(t *testing.T, ip string, port int, community string) string {

@@ -1,14 +1,16 @@
 package tests
 
 import (
+	"net/netip"
+
+	"github.com/microdc/mdc/dnsquery"
+
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
 
 	"github.com/microdc/mdc/devstack"
@@ -44,23 +46,9 @@ func startStack(t *testing.T, base int) *devstack.Stack {
 // geoAnswer asks server for name as a client of subnet would.
 func geoAnswer(t *testing.T, server, name, subnet string) []string {
 	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name, dns.TypeA)
-	_, ipnet, err := net.ParseCIDR(subnet)
-	require.NoError(t, err)
-	ones, _ := ipnet.Mask.Size()
-	o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-	o.Option = append(o.Option, &dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ones), Address: ipnet.IP})
-	m.Extra = append(m.Extra, o)
-	r, err := dns.Exchange(m, server)
+	ips, err := dnsquery.A(context.Background(), server, name, netip.MustParsePrefix(subnet))
 	if err != nil {
 		return []string{err.Error()}
 	}
-	var out []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	return out
+	return ips
 }

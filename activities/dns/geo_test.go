@@ -1,13 +1,14 @@
 package dns
 
 import (
-	"net"
+	"context"
+
+	"github.com/microdc/mdc/dnsquery"
+
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
 	"github.com/stretchr/testify/require"
 )
 
@@ -70,21 +71,8 @@ func TestSetGeoRecord(t *testing.T) {
 // queryA asks server for www's A records as a resolver in subnet would.
 func queryA(t *testing.T, server, subnet string) []string {
 	t.Helper()
-	p := netip.MustParsePrefix(subnet)
-	m := new(mdns.Msg)
-	m.SetQuestion(www, mdns.TypeA)
-	m.SetEdns0(1232, false)
-	opt := m.IsEdns0()
-	opt.Option = append(opt.Option, &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(p.Bits()), Address: net.IP(p.Addr().AsSlice())})
-	r, _, err := (&mdns.Client{Timeout: 2 * time.Second}).Exchange(m, server)
+	ips, err := dnsquery.A(context.Background(), server, www, netip.MustParsePrefix(subnet))
 	require.NoError(t, err)
-	var ips []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			ips = append(ips, a.A.String())
-		}
-	}
-	slices.Sort(ips)
 	return ips
 }
 

@@ -1,9 +1,10 @@
 package dns
 
 import (
+	"github.com/microdc/mdc/dnsquery"
+
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -218,17 +219,7 @@ func (q verifyQuery) ask(ctx context.Context, prev Answer, deadline time.Time) A
 	m.SetQuestion(q.name, q.qtype)
 	m.RecursionDesired = false
 	if prev.Subnet != "" {
-		p := netip.MustParsePrefix(prev.Subnet)
-		family := uint16(1)
-		if p.Addr().Is6() {
-			family = 2
-		}
-		o := &mdns.OPT{Hdr: mdns.RR_Header{Name: ".", Rrtype: mdns.TypeOPT}}
-		o.SetUDPSize(1232)
-		o.Option = append(o.Option, &mdns.EDNS0_SUBNET{
-			Code: mdns.EDNS0SUBNET, Family: family, SourceNetmask: uint8(p.Bits()), Address: net.IP(p.Addr().AsSlice()),
-		})
-		m.Extra = append(m.Extra, o)
+		dnsquery.WithClientSubnet(m, netip.MustParsePrefix(prev.Subnet))
 	}
 	timeout := min(queryTimeout, max(time.Until(deadline), 100*time.Millisecond))
 	qctx, cancel := context.WithTimeout(ctx, timeout)

@@ -1,6 +1,8 @@
 package pdns
 
 import (
+	"github.com/microdc/mdc/dnsquery"
+
 	"context"
 	"net"
 	"net/netip"
@@ -60,14 +62,7 @@ func query(t *testing.T, network, name string, ecs netip.Prefix) *dns.Msg {
 	t.Helper()
 	m := new(dns.Msg)
 	m.SetQuestion(name, dns.TypeA)
-	if ecs.IsValid() {
-		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
-		o.SetUDPSize(1232)
-		o.Option = append(o.Option, &dns.EDNS0_SUBNET{
-			Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: uint8(ecs.Bits()), Address: net.IP(ecs.Addr().AsSlice()),
-		})
-		m.Extra = append(m.Extra, o)
-	}
+	dnsquery.WithClientSubnet(m, ecs)
 	c := &dns.Client{Net: network, Timeout: 2 * time.Second}
 	r, _, err := c.Exchange(m, dnsAddr)
 	require.NoError(t, err)
