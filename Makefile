@@ -6,7 +6,7 @@ export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 BIN := bin/mdc
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X github.com/microdc/mdc/internal/cli.Version=$(VERSION)
+LDFLAGS := -s -w -X github.com/microdc/mdc/internal/cli.Version=$(VERSION)
 # Integration tests start real HAProxy, PowerDNS, MariaDB and vcsim; a
 # package's tests can take a minute on a small machine.
 TEST_TIMEOUT ?= 20m
