@@ -6,10 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/microdc/mdc/activities/db"
 	"github.com/microdc/mdc/activities/dns"
 	"github.com/microdc/mdc/activities/health"
 	"github.com/microdc/mdc/activities/lb"
 	"github.com/microdc/mdc/activities/snmp"
+	"github.com/microdc/mdc/activities/vsphere"
 	"github.com/microdc/mdc/platform"
 )
 
@@ -25,6 +27,8 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 	drivers := map[string]lb.Driver{}
 	snmpSites := map[string]snmp.SiteConfig{}
 	probes := map[string]health.SiteProbeConfig{}
+	vcs := map[string]vsphere.SiteConfig{}
+	dbs := map[string]db.SiteConfig{}
 	for _, name := range sites {
 		s, ok := p.Site(name)
 		if !ok {
@@ -44,6 +48,17 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 
 		drivers[name] = lbDriver(name, s.LB)
 
+		user, pass, err := p.VCenterCredentials(name, env)
+		if err != nil {
+			return Deps{}, err
+		}
+		vc := s.VCenter
+		vcs[name] = vsphere.SiteConfig{
+			URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
+			Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
+			ResourcePool: vc.ResourcePool,
+		}
+
 		community, err := p.SNMPCommunity(name, env)
 		if err != nil {
 			return Deps{}, err
@@ -54,6 +69,15 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 		if err != nil {
 			return Deps{}, err
 		}
+		// Replication credentials are optional: a site that is only ever a
+		// primary needs none.
+		var replUser, replPass string
+		if s.Database.ReplicationUserEnv != "" {
+			if replUser, replPass, err = p.ReplicationCredentials(name, env); err != nil {
+				return Deps{}, err
+			}
+		}
+		dbs[name] = db.SiteConfig{Address: s.Database.Address, DSN: dsn, ReplicationUser: replUser, ReplicationPassword: replPass}
 		probe := health.SiteProbeConfig{
 			LBFrontend: s.LB.Frontend, LBRuntimeAPI: s.LB.RuntimeAPI, DNSServers: dnsAddrs,
 			DBAddress: s.Database.Address, DBDSN: dsn, Timeout: time.Second,
@@ -73,6 +97,8 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 		return Deps{}, fmt.Errorf("DNS activities: %w", err)
 	}
 	d.LB = lb.New(drivers)
+	d.VSphere = vsphere.New(vcs)
+	d.DB = db.New(dbs)
 	if d.SNMP, err = snmp.New(snmp.NewPoller(), snmpSites); err != nil {
 		return Deps{}, fmt.Errorf("SNMP activities: %w", err)
 	}

@@ -7,10 +7,12 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/microdc/mdc/activities/db"
 	"github.com/microdc/mdc/activities/dns"
 	"github.com/microdc/mdc/activities/health"
 	"github.com/microdc/mdc/activities/lb"
 	"github.com/microdc/mdc/activities/snmp"
+	"github.com/microdc/mdc/activities/vsphere"
 	"github.com/microdc/mdc/workflows"
 )
 
@@ -23,10 +25,12 @@ func SiteQueue(site string) string { return "mdc-site-" + site }
 
 // Deps are the activity structs, built from the platform file by BuildDeps.
 type Deps struct {
-	DNS    *dns.Activities
-	LB     *lb.Activities
-	SNMP   *snmp.Activities
-	Health *health.Activities
+	DNS     *dns.Activities
+	LB      *lb.Activities
+	SNMP    *snmp.Activities
+	Health  *health.Activities
+	VSphere *vsphere.Activities
+	DB      *db.Activities
 }
 
 // RegisterWorkflows registers every workflow under its constant name.
@@ -46,6 +50,12 @@ func RegisterActivities(r worker.ActivityRegistry, d Deps) {
 	}
 	if d.Health != nil {
 		r.RegisterActivity(d.Health)
+	}
+	if d.VSphere != nil {
+		r.RegisterActivity(d.VSphere)
+	}
+	if d.DB != nil {
+		r.RegisterActivity(d.DB)
 	}
 }
 

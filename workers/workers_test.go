@@ -36,6 +36,8 @@ func TestBuildDepsRegistersEveryActivityOnceWithoutNameClashes(t *testing.T) {
 	require.NotNil(t, d.LB)
 	require.NotNil(t, d.SNMP)
 	require.NotNil(t, d.Health)
+	require.NotNil(t, d.VSphere)
+	require.NotNil(t, d.DB)
 	// Activity names are method names: two structs with a method of the
 	// same name would make registration panic.
 	var s testsuite.WorkflowTestSuite
