@@ -4,6 +4,9 @@ package workflows
 // CLI and `temporal workflow start --type` use them) and never change.
 const (
 	DNSCutoverName = "DNSCutover"
+	AutoscaleName  = "Autoscale"
+	ScaleOutName   = "ScaleOut"
+	ScaleInName    = "ScaleIn"
 )
 
 // Query names.

@@ -12,4 +12,7 @@ func Register(r interface {
 	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
 }) {
 	r.RegisterWorkflowWithOptions(DNSCutoverWorkflow, workflowOpts(DNSCutoverName))
+	r.RegisterWorkflowWithOptions(AutoscaleWorkflow, workflowOpts(AutoscaleName))
+	r.RegisterWorkflowWithOptions(ScaleOutWorkflow, workflowOpts(ScaleOutName))
+	r.RegisterWorkflowWithOptions(ScaleInWorkflow, workflowOpts(ScaleInName))
 }
