@@ -55,3 +55,38 @@ func TestCLIStartsAndFollowsAWorkflow(t *testing.T) {
 	require.Equal(t, 2, code)
 	require.Contains(t, out, `unknown site "mars"`)
 }
+
+// mdc scale starts Autoscale if needed, applies a manual scale within the
+// policy's bounds, refuses one outside them, and shows the state.
+func TestCLIScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the lab")
+	}
+	st := startStack(t, 75)
+	env := append(os.Environ(), "MDC_TEMPORAL_ADDRESS="+st.Temporal.Address, "MDC_PLATFORM_FILE="+st.Lab.PlatformPath())
+	mdc := func(args ...string) (string, int) {
+		cmd := exec.Command(mdcBinary(t), args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		}
+		require.NoError(t, err)
+		return string(out), 0
+	}
+	out, code := mdc("scale", "us", "--replicas", "3")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "web at us: 2 -> 3 replicas, added")
+
+	out, code = mdc("scale", "us", "--replicas", "99")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "99")
+
+	out, code = mdc("scale", "us")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "web at us: 3 replicas (2 base, 1 extra)")
+
+	out, code = mdc("scale", "mars", "--replicas", "2")
+	require.Equal(t, 2, code, out)
+	require.Contains(t, out, "mars")
+}

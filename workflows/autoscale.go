@@ -116,6 +116,7 @@ func AutoscaleWorkflow(ctx workflow.Context, in AutoscaleInput) (AutoscaleStatus
 	if err := a.discover(ctx); err != nil {
 		return a.status(ctx), err
 	}
+	a.discovered = true
 	return a.loop(ctx)
 }
 
@@ -127,6 +128,9 @@ type autoscaler struct {
 	// busy is true while a ScaleOut or ScaleIn child (automatic or
 	// manual) runs: one at a time, so decisions see the previous outcome.
 	busy bool
+	// discovered is set once this run knows the site's nodes; the scale
+	// update waits for it.
+	discovered bool
 	// wake tells the loop that a child or a manual scale ended.
 	wake workflow.Channel
 	// handled counts this run's wake-ups, for continue-as-new.

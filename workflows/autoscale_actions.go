@@ -199,7 +199,10 @@ func (a *autoscaler) validateScale(_ workflow.Context, req ScaleRequest) error {
 // them, and the rule applies again afterwards (idle copies made by hand
 // are removed after in_window like any other).
 func (a *autoscaler) scale(ctx workflow.Context, req ScaleRequest) (ScaleResult, error) {
-	if err := workflow.Await(ctx, func() bool { return !a.busy }); err != nil {
+	// An update can arrive before the run has asked vCenter for its nodes
+	// (update-with-start does exactly that): counting before then would
+	// see none and clone too many.
+	if err := workflow.Await(ctx, func() bool { return a.discovered && !a.busy }); err != nil {
 		return ScaleResult{}, err
 	}
 	a.busy = true

@@ -68,6 +68,7 @@ what mdc manages comes from the platform file (see ` + "`mdc validate`" + `).`,
 		newWorkerCmd(cfg),
 		newStatusCmd(cfg),
 		newDNSCutoverCmd(cfg),
+		newScaleCmd(cfg),
 	)
 	return root
 }
