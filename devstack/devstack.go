@@ -14,6 +14,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/microdc/mdc/activities/events"
+	"github.com/microdc/mdc/activities/temporalops"
 	"github.com/microdc/mdc/embedded"
 	"github.com/microdc/mdc/lab"
 	"github.com/microdc/mdc/workers"
@@ -41,6 +43,7 @@ type Stack struct {
 	Lab      *lab.Lab
 	Client   client.Client
 	workers  []worker.Worker
+	events   *events.Activities
 	log      *slog.Logger
 	Timings  map[string]time.Duration
 }
@@ -135,12 +138,19 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 func (s *Stack) startWorkers() error {
 	ws := []worker.Worker{workers.NewShared(s.Client, workers.SharedQueue)}
 	if s.Lab != nil {
+		ev, err := events.New(context.Background(), events.Options{URL: s.NATS.URL})
+		if err != nil {
+			return fmt.Errorf("events publisher: %w", err)
+		}
+		s.events = ev
+		ops := temporalops.New(s.Client)
 		p := s.Lab.Platform()
 		for _, site := range p.SiteNames() {
 			deps, err := workers.BuildDeps(p, s.Lab.Lookup, []string{site})
 			if err != nil {
 				return fmt.Errorf("activities for lab site %s: %w", site, err)
 			}
+			deps.Events, deps.TemporalOps = ev, ops
 			ws = append(ws, workers.NewSite(s.Client, site, deps))
 		}
 	}
@@ -157,6 +167,9 @@ func (s *Stack) startWorkers() error {
 func (s *Stack) Stop() {
 	for _, w := range s.workers {
 		w.Stop()
+	}
+	if s.events != nil {
+		events.Close(s.events)
 	}
 	if s.Client != nil {
 		s.Client.Close()

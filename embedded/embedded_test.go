@@ -101,3 +101,19 @@ func TestCheckPortFreeNamesFlag(t *testing.T) {
 	require.ErrorAs(t, err, &inUse)
 	require.Contains(t, err.Error(), "--nats-port")
 }
+
+func TestTemporalInMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Temporal server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := StartTemporal(ctx, TemporalOptions{Namespace: "default"})
+	require.NoError(t, err)
+	defer srv.Stop()
+	c, err := client.Dial(client.Options{HostPort: srv.Address})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "mem", TaskQueue: "none"}, "Nothing")
+	require.NoError(t, err)
+}

@@ -157,7 +157,9 @@ func buildConfig(o TemporalOptions, httpPort int) (*config.Config, error) {
 	// produce SQLITE_BUSY under load.
 	sqlConf.MaxConns = 1
 	sqlConf.MaxIdleConns = 1
-	if _, err := os.Stat(o.DatabaseFile); o.DatabaseFile == "" || errors.Is(err, os.ErrNotExist) {
+	// In memory, the SQLite plugin creates the schema itself on connect;
+	// only a new file needs it here.
+	if _, err := os.Stat(o.DatabaseFile); o.DatabaseFile != "" && errors.Is(err, os.ErrNotExist) {
 		if err := sqliteschema.SetupSchema(sqlConf); err != nil {
 			return nil, fmt.Errorf("create temporal schema in %s: %w", o.DatabaseFile, err)
 		}

@@ -9,9 +9,11 @@ import (
 
 	"github.com/microdc/mdc/activities/db"
 	"github.com/microdc/mdc/activities/dns"
+	"github.com/microdc/mdc/activities/events"
 	"github.com/microdc/mdc/activities/health"
 	"github.com/microdc/mdc/activities/lb"
 	"github.com/microdc/mdc/activities/snmp"
+	"github.com/microdc/mdc/activities/temporalops"
 	"github.com/microdc/mdc/activities/vsphere"
 	"github.com/microdc/mdc/workflows"
 )
@@ -31,6 +33,11 @@ type Deps struct {
 	Health  *health.Activities
 	VSphere *vsphere.Activities
 	DB      *db.Activities
+	// Events publishes outcome events to NATS; TemporalOps reads Temporal
+	// itself (recent failovers, for anti-flapping). The process that owns
+	// the NATS and Temporal connections sets them.
+	Events      *events.Activities
+	TemporalOps *temporalops.Activities
 }
 
 // RegisterWorkflows registers every workflow under its constant name.
@@ -56,6 +63,12 @@ func RegisterActivities(r worker.ActivityRegistry, d Deps) {
 	}
 	if d.DB != nil {
 		r.RegisterActivity(d.DB)
+	}
+	if d.Events != nil {
+		r.RegisterActivity(d.Events)
+	}
+	if d.TemporalOps != nil {
+		r.RegisterActivity(d.TemporalOps)
 	}
 }
 

@@ -12,6 +12,12 @@ func Register(r interface {
 	RegisterWorkflowWithOptions(w interface{}, options workflow.RegisterOptions)
 }) {
 	r.RegisterWorkflowWithOptions(DNSCutoverWorkflow, workflowOpts(DNSCutoverName))
+	r.RegisterWorkflowWithOptions(FailoverSiteWorkflow, workflowOpts(FailoverSiteName))
+	r.RegisterWorkflowWithOptions(ProvisionSiteWorkflow, workflowOpts(ProvisionSiteName))
+	r.RegisterWorkflowWithOptions(ReplicateVMWorkflow, workflowOpts(ReplicateVMName))
+	r.RegisterWorkflowWithOptions(DrainHostWorkflow, workflowOpts(DrainHostName))
+	r.RegisterWorkflowWithOptions(UndrainHostWorkflow, workflowOpts(UndrainHostName))
+	r.RegisterWorkflowWithOptions(FailbackWorkflow, workflowOpts(FailbackName))
 	r.RegisterWorkflowWithOptions(AutoscaleWorkflow, workflowOpts(AutoscaleName))
 	r.RegisterWorkflowWithOptions(ScaleOutWorkflow, workflowOpts(ScaleOutName))
 	r.RegisterWorkflowWithOptions(ScaleInWorkflow, workflowOpts(ScaleInName))

@@ -10,6 +10,8 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/microdc/mdc/activities/events"
+	"github.com/microdc/mdc/activities/temporalops"
 	"github.com/microdc/mdc/config"
 	"github.com/microdc/mdc/platform"
 	"github.com/microdc/mdc/workers"
@@ -45,6 +47,16 @@ Run one per site, next to its vCenter, load balancer, DNS and database.`,
 				if err != nil {
 					return fmt.Errorf("MDC_SITE=%s: %w", cfg.Site, err)
 				}
+				natsOpts, err := cfg.NATSOptions()
+				if err != nil {
+					return err
+				}
+				ev, err := events.New(cmd.Context(), events.Options{URL: cfg.NATSURL, NATSOptions: natsOpts})
+				if err != nil {
+					return fmt.Errorf("connect to NATS at %s (set MDC_NATS_URL): %w", cfg.NATSURL, err)
+				}
+				defer events.Close(ev)
+				deps.Events, deps.TemporalOps = ev, temporalops.New(c)
 				ws = append(ws, workers.NewSite(c, cfg.Site, deps))
 			}
 			for _, w := range ws {
