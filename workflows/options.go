@@ -46,12 +46,15 @@ func apiOptions(site string) workflow.ActivityOptions {
 }
 
 // waitOptions are for activities that wait on purpose (DNS verification,
-// draining, GTID catch-up): they heartbeat, so a lost worker is noticed
-// within the heartbeat timeout rather than at the end of the wait.
+// draining, GTID catch-up, vSphere tasks): they heartbeat, so a lost worker
+// is noticed within the heartbeat timeout rather than at the end of the
+// wait. The timeout is three times the slowest heartbeat interval (vSphere
+// tasks beat every 10 s); at one interval, a task a little over 10 s long
+// timed out on a race.
 func waitOptions(site string, wait time.Duration) workflow.ActivityOptions {
 	o := apiOptions(site)
 	o.StartToCloseTimeout = wait + 30*time.Second
-	o.HeartbeatTimeout = 10 * time.Second
+	o.HeartbeatTimeout = 30 * time.Second
 	return o
 }
 

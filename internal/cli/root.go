@@ -69,6 +69,16 @@ what mdc manages comes from the platform file (see ` + "`mdc validate`" + `).`,
 		newStatusCmd(cfg),
 		newDNSCutoverCmd(cfg),
 		newScaleCmd(cfg),
+		newTriggerCmd(cfg),
+		newFailoverCmd(cfg, false),
+		newFailoverCmd(cfg, true),
+		newFailbackCmd(cfg),
+		newProvisionCmd(cfg),
+		newReplicateCmd(cfg),
+		newDrainHostCmd(cfg, false),
+		newDrainHostCmd(cfg, true),
+		newApproveCmd(cfg, false),
+		newApproveCmd(cfg, true),
 	)
 	return root
 }
