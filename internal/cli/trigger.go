@@ -1,0 +1,57 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/microdc/mdc/config"
+	"github.com/microdc/mdc/platform"
+	"github.com/microdc/mdc/triggers"
+)
+
+func newTriggerCmd(cfg *config.Config) *cobra.Command {
+	return &cobra.Command{
+		Use:   "trigger",
+		Short: "Run the trigger: JetStream events to Temporal workflow starts and signals",
+		Long: `trigger consumes the MDC_EVENTS stream with the durable consumer "` + triggers.DefaultDurable + `" and applies
+the rules: site.down starts FailoverSite (ID failover-<site>, disaster mode, towards
+the primary or the first other site; duplicates fold into the running workflow),
+node.load signals Autoscale (autoscale-<service>-<site>), other events are recorded.
+Events that can never be valid go to MDC_DEADLETTER with the reason; events Temporal
+does not accept are retried until it does. Runs until interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := cfg.Logger(cmd.ErrOrStderr())
+			p, err := platform.Load(cfg.PlatformFile)
+			if err != nil {
+				return err
+			}
+			natsOpts, err := cfg.NATSOptions()
+			if err != nil {
+				return err
+			}
+			opts, err := cfg.TemporalClientOptions()
+			if err != nil {
+				return err
+			}
+			opts.Logger = log.NewStructuredLogger(logger)
+			c, err := client.DialContext(cmd.Context(), opts)
+			if err != nil {
+				return fmt.Errorf("connect to Temporal at %s (set MDC_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
+			}
+			defer c.Close()
+			tr, err := triggers.New(cmd.Context(), triggers.Options{
+				NATSURL: cfg.NATSURL, NATSOptions: natsOpts, Platform: p, Logger: logger,
+				Starter: &triggers.TemporalStarter{Client: c, TaskQueue: cfg.TaskQueue, FailoverInput: triggers.DisasterFailoverInput},
+			})
+			if err != nil {
+				return err
+			}
+			defer tr.Close()
+			return tr.Run(cmd.Context())
+		},
+	}
+}

@@ -1,0 +1,206 @@
+package triggers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/microdc/mdc/events"
+	"github.com/microdc/mdc/platform"
+)
+
+// Defaults for Options left zero.
+const (
+	DefaultDurable       = "mdc-trigger"
+	DefaultConcurrency   = 8
+	DefaultCallTimeout   = 10 * time.Second
+	DefaultMaxBackoff    = 30 * time.Second
+	DefaultStatsInterval = time.Minute
+	// ignoredPrefix holds the workflows' own outcome events, not monitor events.
+	ignoredPrefix = events.SubjectPrefix + "failover."
+)
+
+// Options configure a Trigger.
+type Options struct {
+	// NATSURL is the NATS server URL(s), comma-separated.
+	NATSURL string
+	// NATSOptions are extra connection options (credentials, TLS).
+	NATSOptions []nats.Option
+	// Starter performs the Temporal actions (a *TemporalStarter in production).
+	Starter Starter
+	// Platform is the platform file; events for sites it lacks are rejected.
+	Platform *platform.Platform
+	// Logger receives decisions and the periodic counters; slog.Default if nil.
+	Logger *slog.Logger
+	// Durable is the consumer name; DefaultDurable when empty.
+	Durable string
+	// Concurrency is how many events are handled at once; events about the
+	// same site and subject always go to the same handler, in order.
+	Concurrency int
+	// CallTimeout bounds each Temporal call; it is below the consumer's ack
+	// wait so a slow Temporal never causes a redelivery race.
+	CallTimeout time.Duration
+	// MaxBackoff caps the NAK delay while Temporal is unavailable.
+	MaxBackoff time.Duration
+	// StatsInterval is how often the counters are logged.
+	StatsInterval time.Duration
+}
+
+// Trigger consumes MDC_EVENTS and applies the rules (see the package doc).
+type Trigger struct {
+	o     Options
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cons  jetstream.Consumer
+	stats counters
+	log   *slog.Logger
+}
+
+// New connects to NATS, ensures the streams and the durable consumer exist
+// and returns a Trigger ready to Run.
+func New(ctx context.Context, o Options) (*Trigger, error) {
+	if o.NATSURL == "" {
+		return nil, errors.New("trigger: no NATS URL: set MDC_NATS_URL (e.g. nats://127.0.0.1:4222)")
+	}
+	if o.Starter == nil || o.Platform == nil {
+		return nil, errors.New("trigger: Options.Starter and Options.Platform are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Durable == "" {
+		o.Durable = DefaultDurable
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.StatsInterval <= 0 {
+		o.StatsInterval = DefaultStatsInterval
+	}
+	t := &Trigger{o: o, log: o.Logger.With("component", "trigger")}
+	opts := append([]nats.Option{
+		nats.Name("mdc-trigger"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { t.log.Warn("NATS disconnected; reconnecting", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { t.log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
+	}, o.NATSOptions...)
+	nc, err := nats.Connect(o.NATSURL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("trigger: connect to NATS at %s: %w (is the server running? set MDC_NATS_URL)", o.NATSURL, err)
+	}
+	t.nc = nc
+	if t.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("trigger: JetStream: %w", err)
+	}
+	if err := events.EnsureStreams(ctx, t.js); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
+	t.cons, err = t.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
+		Durable: o.Durable, Description: "mdc trigger: events to Temporal",
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3*o.CallTimeout + 5*time.Second,
+		// Unlimited redelivery: an event waiting for Temporal is never dropped.
+		MaxDeliver: -1, MaxAckPending: 4096, FilterSubject: events.SubjectPrefix + ">",
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("trigger: create durable consumer %s on %s: %w", o.Durable, events.Stream, err)
+	}
+	return t, nil
+}
+
+// Stats returns the counters since New.
+func (t *Trigger) Stats() Stats { return t.stats.snapshot() }
+
+// Close closes the NATS connection; call it after Run returned.
+func (t *Trigger) Close() { t.nc.Close() }
+
+// Run consumes events until ctx is done; in-flight events finish (or are
+// NAKed) before it returns.
+func (t *Trigger) Run(ctx context.Context) error {
+	it, err := t.cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("trigger: consume %s: %w", events.Stream, err)
+	}
+	queues := make([]chan delivery, t.o.Concurrency)
+	var wg sync.WaitGroup
+	for i := range queues {
+		queues[i] = make(chan delivery, 64)
+		wg.Add(1)
+		go func(q chan delivery) {
+			defer wg.Done()
+			for d := range q {
+				t.handle(ctx, d)
+			}
+		}(queues[i])
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	go t.logStats(ctx)
+	t.log.Info("trigger consuming", "stream", events.Stream, "consumer", t.o.Durable, "concurrency", t.o.Concurrency)
+	for {
+		m, err := it.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || ctx.Err() != nil {
+				break
+			}
+			t.log.Warn("fetching events failed; retrying", "err", err)
+			continue
+		}
+		d := delivery{msg: m}
+		d.ev, d.err = events.Decode(m.Data())
+		queues[t.route(d)] <- d
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	t.log.Info("trigger stopped", "stats", fmt.Sprintf("%+v", t.Stats()))
+	return nil
+}
+
+// delivery is one message with its decoding.
+type delivery struct {
+	msg jetstream.Msg
+	ev  events.Event
+	err error
+}
+
+// route keeps events about one site and subject on one handler, in order.
+func (t *Trigger) route(d delivery) int {
+	h := fnv.New32a()
+	h.Write([]byte(d.msg.Subject()))
+	h.Write([]byte(d.ev.Subject))
+	return int(h.Sum32() % uint32(t.o.Concurrency))
+}
+
+func (t *Trigger) logStats(ctx context.Context) {
+	tick := time.NewTicker(t.o.StatsInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			s := t.Stats()
+			t.log.Info("trigger counters", "processed", s.Processed, "started", s.Started, "signalled", s.Signalled,
+				"deduplicated", s.Deduplicated, "recorded", s.Recorded, "ignored", s.Ignored,
+				"rejected", s.Rejected, "retried", s.Retried)
+		}
+	}
+}
