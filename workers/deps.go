@@ -21,9 +21,9 @@ import (
 //
 // The worker acts on its own sites' vCenter, LB, DNS and SNMP agents, so
 // only their secrets are required. It also observes the other sites (health
-// probes, for FailoverSite's quorum) and checks their databases before a
-// promotion; for those it uses whatever credentials env holds and probes
-// reachability without them.
+// probes, for FailoverSite's quorum), checks their databases before a
+// promotion and writes VM replicas to their vCenters; for those it uses
+// whatever credentials env holds and probes reachability without them.
 func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, error) {
 	for _, name := range sites {
 		if _, ok := p.Site(name); !ok {
@@ -60,6 +60,21 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 			dbs[name] = cfg
 		}
 		probes[name] = probeConfig(p, s, dsn)
+		// A replica is written to another site's vCenter by the source
+		// site's worker, so other sites' vCenters are configured too when
+		// their credentials are at hand.
+		user, pass, vcErr := p.VCenterCredentials(name, env)
+		if own && vcErr != nil {
+			return Deps{}, vcErr
+		}
+		if vcErr == nil {
+			vc := s.VCenter
+			vcs[name] = vsphere.SiteConfig{
+				URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
+				Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
+				ResourcePool: vc.ResourcePool,
+			}
+		}
 		if !own {
 			continue
 		}
@@ -69,16 +84,6 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 		}
 		dnsSites[name] = dns.SiteConfig{Servers: servers}
 		drivers[name] = lbDriver(name, s.LB)
-		user, pass, err := p.VCenterCredentials(name, env)
-		if err != nil {
-			return Deps{}, err
-		}
-		vc := s.VCenter
-		vcs[name] = vsphere.SiteConfig{
-			URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
-			Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
-			ResourcePool: vc.ResourcePool,
-		}
 		community, err := p.SNMPCommunity(name, env)
 		if err != nil {
 			return Deps{}, err
