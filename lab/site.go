@@ -232,7 +232,7 @@ func (s *Site) stop(abrupt bool) {
 	defer s.mu.Unlock()
 	s.stopLocked(abrupt)
 	if s.vc != nil {
-		s.vc.Close()
+		s.boundedVC("close", s.vc.Close)
 	}
 	s.alive = false
 }
@@ -252,7 +252,7 @@ func (s *Site) stopLocked(abrupt bool) {
 		s.nodes.StopAll()
 	}
 	if s.vc != nil {
-		s.vc.Stop()
+		s.boundedVC("stop", s.vc.Stop)
 	}
 	for _, c := range []interface {
 		Kill()
@@ -314,4 +314,21 @@ func isNil(c interface{ Kill() }) bool {
 		return v == nil
 	}
 	return c == nil
+}
+
+// vcStopTimeout bounds stopping a site's vCenter simulator. vcsim can
+// deadlock internally (a property-filter update against object locks held
+// by concurrent clone tasks); a wedged simulator must not wedge Ctrl-C or a
+// kill-site. Its inventory file then keeps the last background save.
+const vcStopTimeout = 5 * time.Second
+
+func (s *Site) boundedVC(what string, fn func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); fn() }()
+	select {
+	case <-done:
+	case <-time.After(vcStopTimeout):
+		s.lab.log.Error("vCenter simulator did not "+what+" in time; going on without it (its saved inventory may miss the last changes)",
+			"site", s.Name, "after", vcStopTimeout)
+	}
 }
