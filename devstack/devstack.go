@@ -18,6 +18,7 @@ import (
 	"github.com/microdc/mdc/activities/temporalops"
 	"github.com/microdc/mdc/embedded"
 	"github.com/microdc/mdc/lab"
+	"github.com/microdc/mdc/schedules"
 	"github.com/microdc/mdc/workers"
 	"github.com/microdc/mdc/workflows"
 )
@@ -128,6 +129,13 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	}
 	if err = s.startWorkers(); err != nil {
 		return nil, err
+	}
+	if s.Lab != nil {
+		// Protected VMs replicate on their schedules from the first start on;
+		// later starts update the schedules to the platform file.
+		if _, err = schedules.EnsureReplicationSchedules(ctx, s.Client, s.Lab.Platform()); err != nil {
+			return nil, fmt.Errorf("replication schedules: %w", err)
+		}
 	}
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/microdc/mdc/activities/dns"
+	"github.com/microdc/mdc/schedules"
 	"github.com/microdc/mdc/workers"
 	"github.com/microdc/mdc/workflows"
 )
@@ -22,6 +23,9 @@ func TestDNSCutoverAgainstTheLab(t *testing.T) {
 	st := startStack(t, 81)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	// The stack created the protected VM's replication schedule.
+	_, err := st.Client.ScheduleClient().GetHandle(ctx, schedules.ReplicationScheduleID("uk", "uk-db-1")).Describe(ctx)
+	require.NoError(t, err, "mdc dev creates a schedule per protected VM")
 	p := st.Lab.Platform()
 	uk, us := p.Sites[0], p.Sites[1]
 	usDNS := us.DNS.Servers[0].Address
