@@ -68,7 +68,7 @@ func (r apiRRset) rrset() RRset {
 		}
 	}
 	for _, cm := range r.Comments {
-		out.Comments = append(out.Comments, Comment{Content: cm.Content, Account: cm.Account, ModifiedAt: cm.ModifiedAt})
+		out.Comments = append(out.Comments, Comment(cm))
 	}
 	return out
 }
@@ -143,7 +143,7 @@ func (c *Client) PatchRRsets(ctx context.Context, zoneName string, replace []RRs
 			a.Records = append(a.Records, apiRecord{Content: r, Disabled: true})
 		}
 		for _, cm := range rr.Comments {
-			a.Comments = append(a.Comments, apiComment{Content: cm.Content, Account: cm.Account, ModifiedAt: cm.ModifiedAt})
+			a.Comments = append(a.Comments, apiComment(cm))
 		}
 		patch = append(patch, a)
 	}

@@ -109,7 +109,7 @@ func TestGeoHealthFailover(t *testing.T) {
 	ukWeb.stop()
 	expect("both down: every address answered", usNet, ukIP, usIP)
 
-	usWeb = startWeb(t, usIP+":8080")
+	startWeb(t, usIP+":8080")
 	expect("us back: us clients return", usNet, usIP)
 	expect("uk still down: uk clients go to us", ukNet, usIP)
 }
