@@ -7,11 +7,7 @@ import (
 	"maps"
 	"time"
 
-	"github.com/vmware/govmomi"
-	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/property"
-	"github.com/vmware/govmomi/view"
-	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -45,20 +41,14 @@ var watchProps = []string{
 	"name", "runtime.powerState", "runtime.host", "config.template", "config.extraConfig", "guest.ipAddress",
 }
 
-const (
-	// watchMaxWait bounds each WaitForUpdatesEx call. vcsim ignores a client
-	// going away, so a long poll whose client died (the site was stopped)
-	// lingers on the server until this expires.
-	watchMaxWait  = 5
-	watchMaxRetry = 500 * time.Millisecond // longest pause between reconnects
-)
+// watchMaxRetry is the longest pause between reconnects.
+const watchMaxRetry = 500 * time.Millisecond
 
 // Watch calls fn with every VM's current state, then once with a zero
 // VMState (Name "") marking the end of that first listing, then again
 // whenever a VM's state changes (power, existence, tags, host, guest IP,
-// name); a report that would repeat the last one is not made. It watches
-// through a logged-in govmomi client, a container view and a property
-// collector, like any vSphere client. When the site is stopped it keeps
+// name); a report that would repeat the last one is not made. It reads the
+// VMs through a logged-in govmomi client every watchPoll. When the site is stopped it keeps
 // reconnecting; after Revive it reports what changed meanwhile. It returns
 // nil when ctx ends and ErrClosed when the VCenter is closed. fn runs on
 // Watch's goroutine.
@@ -91,8 +81,15 @@ type watcher struct {
 	listed bool               // the end-of-listing marker was sent
 }
 
-// session logs in and follows updates until the connection fails or ctx
-// ends. progressed says it got as far as the first update set.
+// watchPoll is how often a session reads every VM. Polling, not a property
+// filter: vcsim deadlocks when a filter's update (on every object change)
+// meets clone tasks holding object locks, which wedged the lab under
+// concurrent clones. A poll registers nothing inside vcsim.
+const watchPoll = 200 * time.Millisecond
+
+// session logs in and reads every VM each watchPoll until the connection
+// fails or ctx ends, reporting what changed. progressed says it completed
+// at least one full listing.
 func (w *watcher) session(ctx context.Context) (progressed bool, err error) {
 	connect, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -101,89 +98,55 @@ func (w *watcher) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer cleanup(func(ctx context.Context) error { return c.Logout(ctx) })
-
-	cv, err := view.NewManager(c.Client).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
-	if err != nil {
-		return false, fmt.Errorf("vcenter %s: watch: create container view: %w", w.v.o.Site, err)
+	walk := &types.TraversalSpec{
+		SelectionSpec: types.SelectionSpec{Name: "folders"},
+		Type:          "Folder",
+		Path:          "childEntity",
+		SelectSet:     []types.BaseSelectionSpec{&types.SelectionSpec{Name: "folders"}},
 	}
-	defer cleanup(cv.Destroy)
-	pc, err := property.DefaultCollector(c.Client).Create(ctx)
-	if err != nil {
-		return false, fmt.Errorf("vcenter %s: watch: create property collector: %w", w.v.o.Site, err)
-	}
-	defer cleanup(pc.Destroy)
-	_, err = pc.CreateFilter(ctx, types.CreateFilter{Spec: types.PropertyFilterSpec{
-		ObjectSet: []types.ObjectSpec{{
-			Obj:       cv.Reference(),
-			Skip:      types.NewBool(true),
-			SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{Type: "ContainerView", Path: "view"}},
-		}},
-		PropSet: []types.PropertySpec{{Type: "VirtualMachine", PathSet: watchProps}},
-	}})
-	if err != nil {
-		return false, fmt.Errorf("vcenter %s: watch: create property filter: %w", w.v.o.Site, err)
-	}
-
-	maxWait := int32(watchMaxWait)
-	req := types.WaitForUpdatesEx{This: pc.Reference(), Options: &types.WaitOptions{MaxWaitSeconds: &maxWait}}
-	seen := map[string]bool{} // refs in the initial (possibly paged) update set
-	initial := true
+	req := types.RetrieveProperties{SpecSet: []types.PropertyFilterSpec{{
+		ObjectSet: []types.ObjectSpec{{Obj: w.v.topo.vmRootRef, SelectSet: []types.BaseSelectionSpec{walk}}},
+		PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: watchProps}},
+	}}}
+	pc := property.DefaultCollector(c.Client)
 	for {
-		res, err := methods.WaitForUpdatesEx(ctx, c.Client, &req)
+		res, err := pc.RetrieveProperties(ctx, req)
 		if err != nil {
-			if ctx.Err() != nil {
-				cleanup(pc.CancelWaitForUpdates)
-			}
 			return progressed, err
 		}
-		set := res.Returnval
-		if set == nil {
-			continue // MaxWaitSeconds passed without a change
+		var vms []mo.VirtualMachine
+		if err := mo.LoadObjectContent(res.Returnval, &vms); err != nil {
+			return progressed, fmt.Errorf("vcenter %s: watch: decode VMs: %w", w.v.o.Site, err)
 		}
-		req.Version = set.Version
-		for _, fs := range set.FilterSet {
-			for _, u := range fs.ObjectSet {
-				if initial {
-					seen[u.Obj.Value] = true
-				}
-				if err := w.apply(ctx, c, u); err != nil {
-					return progressed, err
-				}
+		seen := map[string]bool{}
+		for _, vm := range vms {
+			seen[vm.Self.Value] = true
+			w.report(vm)
+		}
+		// VMs known before but absent now were deleted (possibly while the
+		// site was unreachable).
+		for ref := range w.known {
+			if !seen[ref] {
+				w.gone(ref)
 			}
 		}
-		if initial && (set.Truncated == nil || !*set.Truncated) {
-			// VMs known from before a disconnect but absent now were
-			// deleted while the site was unreachable.
-			for ref := range w.known {
-				if !seen[ref] {
-					w.gone(ref)
-				}
-			}
-			initial, progressed = false, true
-			if !w.listed {
-				w.listed = true
-				w.fn(VMState{}) // end of the first listing
-			}
+		progressed = true
+		if !w.listed {
+			w.listed = true
+			w.fn(VMState{}) // end of the first listing
+		}
+		select {
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		case <-w.v.done:
+			return progressed, ErrClosed
+		case <-time.After(watchPoll):
 		}
 	}
 }
 
-// apply turns one object update into a VMState and reports it if it changed.
-func (w *watcher) apply(ctx context.Context, c *govmomi.Client, u types.ObjectUpdate) error {
-	if u.Kind == types.ObjectUpdateKindLeave {
-		w.gone(u.Obj.Value)
-		return nil
-	}
-	// Re-read the VM rather than patching ChangeSet: vcsim reports some
-	// changes under keyed paths such as config.extraConfig["mdc.role"].
-	var vm mo.VirtualMachine
-	if err := c.RetrieveOne(ctx, u.Obj, watchProps, &vm); err != nil {
-		if fault.Is(err, &types.ManagedObjectNotFound{}) {
-			w.gone(u.Obj.Value)
-			return nil
-		}
-		return fmt.Errorf("vcenter %s: watch: read %s: %w", w.v.o.Site, u.Obj, err)
-	}
+// report turns a VM into a VMState and reports it if it changed.
+func (w *watcher) report(vm mo.VirtualMachine) {
 	st := VMState{
 		Name:      vm.Name,
 		Ref:       vm.Self.Value,
@@ -203,11 +166,10 @@ func (w *watcher) apply(ctx context.Context, c *govmomi.Client, u types.ObjectUp
 		st.Tags = extraConfig(vm.Config.ExtraConfig, TagPrefix)
 	}
 	if old, ok := w.known[st.Ref]; ok && old.equal(st) {
-		return nil
+		return
 	}
 	w.known[st.Ref] = st
 	w.fn(st)
-	return nil
 }
 
 // gone reports a known VM as deleted.
