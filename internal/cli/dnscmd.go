@@ -35,7 +35,7 @@ every reachable server.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			c, err := dialTemporal(cmd, cfg)
+			c, err := dialTemporal(cmd, cfg, quietLogger{})
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func (w *workflowCmd) start(cmd *cobra.Command, build func(p *platform.Platform)
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = w.cfg.TaskQueue
 	}
-	c, err := dialTemporal(cmd, w.cfg)
+	c, err := dialTemporal(cmd, w.cfg, quietLogger{})
 	if err != nil {
 		return err
 	}
@@ -206,7 +206,7 @@ func newApproveCmd(cfg *config.Config, reject bool) *cobra.Command {
 	cmd := &cobra.Command{
 		Use: use, Short: short, Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := dialTemporal(cmd, cfg)
+			c, err := dialTemporal(cmd, cfg, quietLogger{})
 			if err != nil {
 				return err
 			}

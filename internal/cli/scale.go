@@ -38,7 +38,7 @@ first if it is not running. Autoscale then keeps applying the load rule.`,
 			if err != nil {
 				return &exitError{code: 2, err: err}
 			}
-			c, err := dialTemporal(cmd, cfg)
+			c, err := dialTemporal(cmd, cfg, quietLogger{})
 			if err != nil {
 				return err
 			}

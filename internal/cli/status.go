@@ -9,17 +9,20 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 
 	"github.com/microdc/mdc/config"
 )
 
-// dialTemporal connects with the process configuration.
-func dialTemporal(cmd *cobra.Command, cfg *config.Config) (client.Client, error) {
+// dialTemporal connects with the process configuration. One-shot commands
+// pass quietLogger{} to keep the SDK's chatter off the terminal; long-running
+// ones (worker, trigger) pass their structured logger.
+func dialTemporal(cmd *cobra.Command, cfg *config.Config, logger log.Logger) (client.Client, error) {
 	opts, err := cfg.TemporalClientOptions()
 	if err != nil {
 		return nil, err
 	}
-	opts.Logger = quietLogger{}
+	opts.Logger = logger
 	c, err := client.DialContext(cmd.Context(), opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to Temporal at %s (set MDC_TEMPORAL_ADDRESS, or start `mdc dev`): %w", cfg.TemporalAddress, err)
@@ -38,7 +41,7 @@ With a workflow ID it shows that workflow's steps (its progress query); --follow
 keeps showing them until it ends and exits non-zero if it failed.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := dialTemporal(cmd, cfg)
+			c, err := dialTemporal(cmd, cfg, quietLogger{})
 			if err != nil {
 				return err
 			}

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
 	"github.com/microdc/mdc/config"
@@ -33,14 +30,9 @@ does not accept are retried until it does. Runs until interrupted.`,
 			if err != nil {
 				return err
 			}
-			opts, err := cfg.TemporalClientOptions()
+			c, err := dialTemporal(cmd, cfg, log.NewStructuredLogger(logger))
 			if err != nil {
 				return err
-			}
-			opts.Logger = log.NewStructuredLogger(logger)
-			c, err := client.DialContext(cmd.Context(), opts)
-			if err != nil {
-				return fmt.Errorf("connect to Temporal at %s (set MDC_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
 			}
 			defer c.Close()
 			tr, err := triggers.New(cmd.Context(), triggers.Options{

@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -27,14 +26,9 @@ Run one per site, next to its vCenter, load balancer, DNS and database.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger := cfg.Logger(cmd.ErrOrStderr())
-			opts, err := cfg.TemporalClientOptions()
+			c, err := dialTemporal(cmd, cfg, log.NewStructuredLogger(logger))
 			if err != nil {
 				return err
-			}
-			opts.Logger = log.NewStructuredLogger(logger)
-			c, err := client.DialContext(cmd.Context(), opts)
-			if err != nil {
-				return fmt.Errorf("connect to Temporal at %s (set MDC_TEMPORAL_ADDRESS): %w", cfg.TemporalAddress, err)
 			}
 			defer c.Close()
 			ws := []worker.Worker{workers.NewShared(c, cfg.TaskQueue)}
