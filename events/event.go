@@ -74,6 +74,15 @@ type SitePayload struct {
 	// Misses is how many consecutive heartbeats were missed (site.down)
 	// or answered (site.up).
 	Misses *int `json:"misses,omitempty"`
+	// Since is when the observer's first missed heartbeat of this outage
+	// was due (site.down): the outage clock of the failover's RTO starts
+	// there, not when the miss threshold was reached.
+	Since *time.Time `json:"since,omitempty"`
+	// PrimaryGTID is the site database's last gtid_binlog_pos the observer
+	// sampled before the site went silent (site.down of the primary site):
+	// it lets a disaster failover measure the data it loses (RPO) even when
+	// the primary was idle.
+	PrimaryGTID string `json:"primary_gtid,omitempty"`
 }
 
 // LoadPayload is the payload of node.load.

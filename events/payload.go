@@ -16,7 +16,7 @@ func validatePayload(ev Event) error {
 		}
 		var p SitePayload
 		if err := strictUnmarshal(raw, &p); err != nil {
-			return fieldErr("payload", "%s expects {\"misses\": integer} (optional): %v", ev.Type, err)
+			return fieldErr("payload", "%s expects {\"misses\": integer, \"since\": RFC 3339 time, \"primary_gtid\": text} (all optional): %v", ev.Type, err)
 		}
 		if p.Misses != nil && *p.Misses < 0 {
 			return fieldErr("payload.misses", "is %d; expected an integer >= 0", *p.Misses)
