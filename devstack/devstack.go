@@ -35,6 +35,9 @@ type Options struct {
 	Lab        bool
 	LabOptions lab.Options
 	Logger     *slog.Logger
+	// NoWorkers starts no workers in this process: tests run `mdc worker`
+	// as separate processes so that they can kill them (-9) mid-workflow.
+	NoWorkers bool
 }
 
 // Stack is a running dev stack.
@@ -127,8 +130,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect worker to embedded temporal: %w", err)
 	}
-	if err = s.startWorkers(); err != nil {
-		return nil, err
+	if !o.NoWorkers {
+		if err = s.startWorkers(); err != nil {
+			return nil, err
+		}
 	}
 	if s.Lab != nil {
 		// Protected VMs replicate on their schedules from the first start on;
