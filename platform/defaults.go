@@ -100,4 +100,5 @@ func applyDefaults(p *Platform, absent absentFunc) {
 	for i := range p.Replication {
 		setDefault(absent, fmt.Sprintf("replication[%d].keep", i), &p.Replication[i].Keep, DefaultKeep)
 	}
+	applyTriggerDefaults(p, absent)
 }

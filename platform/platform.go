@@ -107,7 +107,7 @@ func (p *parser) document(data []byte) (*yaml.Node, bool) {
 	}
 	root := doc.Content[0]
 	if resolve(root).Kind != yaml.MappingNode {
-		p.failAt(nodePos(root), "", "expected a mapping with version, name, regions, sites, services, failover and replication at the top level, got %s", kindName(resolve(root)))
+		p.failAt(nodePos(root), "", "expected a mapping with version, name, regions, sites, services, failover, replication and triggers at the top level, got %s", kindName(resolve(root)))
 		return nil, false
 	}
 	return root, true

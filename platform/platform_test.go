@@ -112,7 +112,7 @@ sites:
     database: {address: "127.0.0.1:3307", role: replica, dsn_env: D}
 `)
 	_, err := Parse("p.yaml", data)
-	require.EqualError(t, err, `p.yaml:2:1: x-site: unknown field (known fields: version, name, regions, sites, services, failover, replication)`,
+	require.EqualError(t, err, `p.yaml:2:1: x-site: unknown field (known fields: version, name, regions, sites, services, failover, replication, triggers)`,
 		"extension keys are not special: the file has a fixed set of fields")
 
 	// An anchor is defined before its content, so a merge can name the

@@ -21,6 +21,9 @@ type Platform struct {
 	Failover FailoverPolicy `yaml:"failover"`
 	// Replication lists the VMs protected by ReplicateVM.
 	Replication []ProtectedVM `yaml:"replication"`
+	// Triggers are the trigger's rules, at most one per event type; an event
+	// type without a rule follows DefaultTriggerRule (see triggers.go).
+	Triggers []TriggerRule `yaml:"triggers"`
 }
 
 // Region is a set of client networks answered by one site.

@@ -49,6 +49,7 @@ func (p *parser) validate(pl *Platform) {
 	p.validateServices(pl)
 	p.validateFailover(pl)
 	p.validateReplication(pl, firstSite)
+	p.validateTriggers(pl, firstSite)
 }
 
 // validateRegions checks region names and that every subnet is a CIDR that
