@@ -148,10 +148,7 @@ func (h *siteHarness) provision(t *testing.T) {
 	in, err := workflows.NewProvisionSiteInput(&p, "us")
 	require.NoError(t, err)
 	in.IPDeadline, in.HealthDeadline = time.Minute, time.Minute
-	// One clone at a time: vcsim (govmomi v0.56) can deadlock when two VMs
-	// are created at once while the lab's vCenter watch (a ContainerView
-	// property filter) collects them. The bound itself is unit-tested.
-	in.MaxParallel = 1
+	// The default bound (4 clones at once): both VMs are cloned together.
 	var res workflows.ProvisionSiteResult
 	took := h.run(t, "test-provision-us", workflows.ProvisionSiteName, in, &res)
 	t.Logf("ProvisionSite us, %d VMs created: %s; steps: %+v", len(res.Created), took.Round(time.Millisecond), res.Progress.Steps)
