@@ -18,6 +18,7 @@ import (
 	"github.com/microdc/mdc/activities/temporalops"
 	"github.com/microdc/mdc/embedded"
 	"github.com/microdc/mdc/lab"
+	"github.com/microdc/mdc/monitor"
 	"github.com/microdc/mdc/schedules"
 	"github.com/microdc/mdc/workers"
 	"github.com/microdc/mdc/workflows"
@@ -38,6 +39,10 @@ type Options struct {
 	// NoWorkers starts no workers in this process: tests run `mdc worker`
 	// as separate processes so that they can kill them (-9) mid-workflow.
 	NoWorkers bool
+	// Monitors runs a monitor per lab site and the witness (monitor.go);
+	// `mdc dev` sets it unless --no-monitor. MonitorTuning sets their pace.
+	Monitors      bool
+	MonitorTuning monitor.Tuning
 }
 
 // Stack is a running dev stack.
@@ -50,6 +55,7 @@ type Stack struct {
 	events   *events.Activities
 	log      *slog.Logger
 	Timings  map[string]time.Duration
+	monitors *monitorSet
 }
 
 // Start checks every port first (so a clash fails before anything starts),
@@ -142,6 +148,11 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, fmt.Errorf("replication schedules: %w", err)
 		}
 	}
+	if o.Monitors && s.Lab != nil {
+		if err = s.startMonitors(ctx, o.MonitorTuning); err != nil {
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
@@ -178,6 +189,7 @@ func (s *Stack) startWorkers() error {
 
 // Stop stops everything in reverse order; safe on a partly started stack.
 func (s *Stack) Stop() {
+	s.stopMonitors()
 	for _, w := range s.workers {
 		w.Stop()
 	}

@@ -23,6 +23,7 @@ type devFlags struct {
 	ip, stateDir               string
 	grpcPort, uiPort, natsPort int
 	noLab                      bool
+	noMonitor                  bool
 	sites                      []string
 	labBase, labControlPort    int
 	readyFile                  string
@@ -47,6 +48,7 @@ MariaDB and web nodes per site) and a worker. State survives restarts: a second
 	fl.IntVar(&f.natsPort, "nats-port", 4222, "NATS client port")
 	fl.StringVar(&f.stateDir, "state-dir", "", "state directory (default $MDC_STATE_DIR)")
 	fl.BoolVar(&f.noLab, "no-lab", false, "run Temporal, NATS and the worker without the lab")
+	fl.BoolVar(&f.noMonitor, "no-monitor", false, "run no monitors (by default one per lab site and a witness publish events)")
 	fl.StringSliceVar(&f.sites, "sites", []string{"uk", "us"}, "lab site names; the first holds the primary database")
 	fl.IntVar(&f.labBase, "lab-base", 1, "lab address plan: site i lives in 127.(base+i).0.0/16")
 	fl.IntVar(&f.labControlPort, "lab-control-port", 7070, "port of the lab control API `mdc lab` talks to")
@@ -65,7 +67,7 @@ func runDev(ctx context.Context, cfg *config.Config, f devFlags, out io.Writer) 
 	plan.Base, plan.ControlPort = f.labBase, f.labControlPort
 	opts := devstack.Options{
 		StateDir: stateDir, IP: f.ip, GRPCPort: f.grpcPort, UIPort: f.uiPort, NATSPort: f.natsPort,
-		Namespace: cfg.TemporalNamespace, Lab: !f.noLab, Logger: log,
+		Namespace: cfg.TemporalNamespace, Lab: !f.noLab, Logger: log, Monitors: !f.noLab && !f.noMonitor,
 		LabOptions: lab.Options{Dir: filepath.Join(stateDir, "lab"), Sites: f.sites, Plan: plan, Zone: "mdc.test.", InitialWeb: 2},
 	}
 	t0 := time.Now()
@@ -107,6 +109,13 @@ func printBanner(out io.Writer, st *devstack.Stack, stateDir string, ready time.
 		fmt.Fprintf(&b, "  Temporal Web UI %s\n", st.Temporal.UIURL)
 	}
 	fmt.Fprintf(&b, "  NATS            %s (JetStream)\n", st.NATS.URL)
+	if ms := st.Monitors(); len(ms) > 0 {
+		names := make([]string, len(ms))
+		for i, m := range ms {
+			names[i] = m.Name()
+		}
+		fmt.Fprintf(&b, "  monitors        %s (events on mdc.events.>)\n", strings.Join(names, ", "))
+	}
 	if st.Lab != nil {
 		for _, s := range st.Lab.Status().Sites {
 			fmt.Fprintf(&b, "\n  site %s (region %s)\n", s.Name, s.Region)
