@@ -28,9 +28,13 @@ const (
 )
 
 // VoteLifetimeFactor scales the time an observer needs to declare a site
-// down (detection_interval × misses) into how long its site.down vote
-// counts towards the observer quorum (see FailoverPolicy.VoteLifetime).
-const VoteLifetimeFactor = 4
+// down (detection_interval × misses, at least VoteLifetimeMinMisses
+// intervals) into how long its site.down vote counts towards the observer
+// quorum (see FailoverPolicy.VoteLifetime).
+const (
+	VoteLifetimeFactor    = 4
+	VoteLifetimeMinMisses = 3
+)
 
 // TriggerRule maps one event type to what the trigger does with it.
 type TriggerRule struct {
@@ -101,13 +105,15 @@ func (p *Platform) FailoverTarget(failed string) (string, error) {
 
 // VoteLifetime is how long an observer's site.down vote counts towards the
 // observer quorum after the time it was observed: VoteLifetimeFactor times
-// the time an observer needs to declare a site down. Monitors re-publish
-// site.down at least every detection_interval × misses while a site stays
-// down, so a live outage keeps its votes fresh with room for three lost or
-// late re-publishes, while a vote from an observer that went quiet (or a
-// backlog replayed after an outage of the trigger) stops counting.
+// detection_interval × max(misses, VoteLifetimeMinMisses), i.e. at least 12
+// detection intervals. An observer cannot declare a site up again sooner
+// than misses intervals after it came back, and monitors re-publish
+// site.down while a site stays down (mdc monitor: every 5 detection
+// intervals), so a live outage keeps its votes fresh with room for lost or
+// late re-publishes, while the vote of an observer that went quiet, or a
+// backlog replayed after the trigger was away, stops counting.
 func (f FailoverPolicy) VoteLifetime() time.Duration {
-	return time.Duration(VoteLifetimeFactor*f.Misses) * f.DetectionInterval.Duration
+	return time.Duration(VoteLifetimeFactor*max(f.Misses, VoteLifetimeMinMisses)) * f.DetectionInterval.Duration
 }
 
 // applyTriggerDefaults fills a rule's action from the event's default rule

@@ -72,7 +72,11 @@ func TestExampleDocumentsEveryTriggerField(t *testing.T) {
 
 func TestVoteLifetime(t *testing.T) {
 	f := FailoverPolicy{DetectionInterval: Duration{time.Second}, Misses: 3}
-	require.Equal(t, 12*time.Second, f.VoteLifetime())
+	require.Equal(t, 12*time.Second, f.VoteLifetime(), "the lab's policy")
+	f.Misses = 1
+	require.Equal(t, 12*time.Second, f.VoteLifetime(), "never below 12 intervals: monitors re-publish every 5")
+	f.Misses, f.DetectionInterval = 5, Duration{2 * time.Second}
+	require.Equal(t, 40*time.Second, f.VoteLifetime())
 }
 
 // yamlFieldNames lists a struct's YAML keys in field order.

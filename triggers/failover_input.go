@@ -2,39 +2,35 @@ package triggers
 
 import (
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/microdc/mdc/platform"
 	"github.com/microdc/mdc/workflows"
 )
 
-// FailoverTarget chooses where a failed site's services go: the primary
-// (database) site when another site failed, else the first other site in
-// file order.
-func FailoverTarget(p *platform.Platform, failed string) (string, error) {
-	if prim := p.PrimarySite(); prim != nil && prim.Name != failed {
-		return prim.Name, nil
-	}
-	for _, s := range p.Sites {
-		if s.Name != failed {
-			return s.Name, nil
+// DisasterFailoverInput builds FailoverSite's input for a quorum of
+// site.down votes: disaster mode towards the request's target (or
+// platform.FailoverTarget), requested by "mdc-trigger", with the outage's
+// start (the RTO clock) and the primary's last GTID (the RPO) from the
+// votes. It is TemporalStarter's default FailoverInput.
+func DisasterFailoverInput(p *platform.Platform, req FailoverRequest) (workflows.FailoverSiteInput, error) {
+	target := req.TargetSite
+	if target == "" {
+		var err error
+		if target, err = p.FailoverTarget(req.FailedSite); err != nil {
+			return workflows.FailoverSiteInput{}, err
 		}
 	}
-	return "", fmt.Errorf("site %s failed and the platform file has no other site to fail over to", failed)
-}
-
-// DisasterFailoverInput builds FailoverSite's input for a site.down event:
-// disaster mode towards FailoverTarget, requested by "mdc-trigger". It is
-// the FailoverInput `mdc trigger` wires in.
-func DisasterFailoverInput(p *platform.Platform, failed string) (any, error) {
-	target, err := FailoverTarget(p, failed)
+	in, err := workflows.NewFailoverSiteInput(p, req.FailedSite, target, workflows.ModeDisaster)
 	if err != nil {
-		return nil, err
+		return workflows.FailoverSiteInput{}, err
 	}
-	in, err := workflows.NewFailoverSiteInput(p, failed, target, workflows.ModeDisaster)
-	if err != nil {
-		return nil, err
-	}
-	in.Reason = "site.down events from the monitors"
+	observers := append([]string(nil), req.Observers...)
+	sort.Strings(observers)
+	in.Reason = fmt.Sprintf("site.down from %d observers (%s), quorum %d", len(observers), strings.Join(observers, ", "), req.Quorum)
 	in.RequestedBy = "mdc-trigger"
+	in.DetectedAt = req.DetectedAt
+	in.PrimaryGTID = req.PrimaryGTID
 	return in, nil
 }

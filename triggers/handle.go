@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/microdc/mdc/events"
+	"github.com/microdc/mdc/platform"
 	"github.com/microdc/mdc/workflows"
 )
 
@@ -55,43 +56,50 @@ func (t *Trigger) check(subject string, ev events.Event) error {
 	return nil
 }
 
-// apply runs the rule for ev's type (see the package doc).
+// apply runs the platform file's rule for ev's type (see the package doc);
+// every NATS and Temporal call of one event shares CallTimeout.
 func (t *Trigger) apply(ctx context.Context, ev events.Event) error {
-	cctx, cancel := context.WithTimeout(ctx, t.o.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, t.o.CallTimeout)
 	defer cancel()
-	switch ev.Type {
-	case events.TypeSiteDown:
-		started, err := t.o.Starter.StartFailover(cctx, t.o.Platform, ev.Site)
-		if err != nil {
+	p := t.o.Platform
+	rule := p.TriggerRule(ev.Type)
+	switch {
+	case rule.Action == platform.ActionStart && rule.Workflow == platform.WorkflowFailoverSite:
+		return t.siteVote(ctx, ev)
+	case ev.Type == events.TypeSiteUp && p.TriggerRule(events.TypeSiteDown).Action == platform.ActionStart:
+		// site.up withdraws the observer's vote for the failover rule.
+		if err := t.siteVote(ctx, ev); err != nil {
 			return err
 		}
-		if started {
-			t.stats.started.Add(1)
-			t.log.Info("started failover", "workflow", FailoverWorkflowID(ev.Site), "event", ev.ID, "observer", ev.Observer)
-		} else {
-			t.stats.deduplicated.Add(1)
-		}
+		t.stats.recorded.Add(1)
 		return nil
-	case events.TypeNodeLoad:
-		load, err := events.LoadOf(ev)
-		if err != nil {
-			return err
-		}
-		service, err := t.serviceFor(ev, load.Service)
-		if err != nil {
-			return err
-		}
-		err = t.o.Starter.SignalLoad(cctx, t.o.Platform, ev.Site, service,
-			workflows.LoadSample{Node: ev.Subject, Load1: *load.Load1, ObservedAt: ev.ObservedAt})
-		if err != nil {
-			return err
-		}
-		t.stats.signalled.Add(1)
-		return nil
+	case rule.Action == platform.ActionSignalWithStart && rule.Workflow == platform.WorkflowAutoscale:
+		return t.signalLoad(ctx, ev)
 	default:
+		// action record, and rules the platform validation lets through for
+		// the future but this trigger cannot act on: acked and counted.
 		t.stats.recorded.Add(1)
 		return nil
 	}
+}
+
+// signalLoad delivers a node.load sample to its Autoscale workflow.
+func (t *Trigger) signalLoad(ctx context.Context, ev events.Event) error {
+	load, err := events.LoadOf(ev)
+	if err != nil {
+		return err
+	}
+	service, err := t.serviceFor(ev, load.Service)
+	if err != nil {
+		return err
+	}
+	err = t.o.Starter.SignalLoad(ctx, t.o.Platform, ev.Site, service,
+		workflows.LoadSample{Node: ev.Subject, Load1: *load.Load1, ObservedAt: ev.ObservedAt})
+	if err != nil {
+		return err
+	}
+	t.stats.signalled.Add(1)
+	return nil
 }
 
 // serviceFor names the event's service: the payload's, or the only one.

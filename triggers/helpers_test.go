@@ -84,12 +84,31 @@ func loadEvent(i int, site string) events.Event {
 	}
 }
 
-func siteDown(id, site string) events.Event {
-	return events.Event{Version: 1, ID: id, Type: events.TypeSiteDown, Site: site, Observer: "us", ObservedAt: time.Now().UTC(), Payload: []byte(`{"misses":3}`)}
+func siteDown(id, site string) events.Event { return downFrom(id, site, "us", time.Now()) }
+
+// downFrom is observer's site.down about site, observed at at; the outage
+// began a second earlier and the primary's GTID names the observer.
+func downFrom(id, site, observer string, at time.Time) events.Event {
+	since := at.Add(-time.Second).UTC()
+	pl, _ := events.NewPayload(events.SitePayload{Since: &since, PrimaryGTID: "0-1-" + observer})
+	return events.Event{Version: 1, ID: id, Type: events.TypeSiteDown, Site: site, Observer: observer, ObservedAt: at.UTC(), Payload: pl}
+}
+
+// upFrom is observer's site.up about site, observed at at.
+func upFrom(id, site, observer string, at time.Time) events.Event {
+	return events.Event{Version: 1, ID: id, Type: events.TypeSiteUp, Site: site, Observer: observer, ObservedAt: at.UTC()}
 }
 
 // runTrigger starts a trigger and stops it at cleanup.
 func runTrigger(t testing.TB, o Options) *Trigger {
+	t.Helper()
+	tr, stop := startTrigger(t, o)
+	t.Cleanup(stop)
+	return tr
+}
+
+// startTrigger starts a trigger; stop ends it (once) and checks Run's result.
+func startTrigger(t testing.TB, o Options) (*Trigger, func()) {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = quietLogger()
@@ -102,12 +121,14 @@ func runTrigger(t testing.TB, o Options) *Trigger {
 	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		require.NoError(t, <-done)
-		tr.Close()
-	})
-	return tr
+	var once sync.Once
+	return tr, func() {
+		once.Do(func() {
+			cancel()
+			require.NoError(t, <-done)
+			tr.Close()
+		})
+	}
 }
 
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
@@ -125,6 +146,7 @@ type fakeStarter struct {
 	failing   bool
 	delay     time.Duration
 	failovers map[string]int
+	requests  []FailoverRequest
 	samples   []workflows.LoadSample
 	services  []string
 	nodes     map[string]bool
@@ -134,14 +156,22 @@ func newFake() *fakeStarter {
 	return &fakeStarter{failovers: map[string]int{}, nodes: map[string]bool{}}
 }
 
-func (f *fakeStarter) StartFailover(_ context.Context, _ *platform.Platform, site string) (bool, error) {
+func (f *fakeStarter) StartFailover(_ context.Context, _ *platform.Platform, req FailoverRequest) (StartResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failing {
-		return false, fmt.Errorf("temporal unavailable (fake)")
+		return StartResult{}, fmt.Errorf("temporal unavailable (fake)")
 	}
-	f.failovers[site]++
-	return f.failovers[site] == 1, nil
+	f.failovers[req.FailedSite]++
+	f.requests = append(f.requests, req)
+	return StartResult{Started: f.failovers[req.FailedSite] == 1, RunID: "fake"}, nil
+}
+
+// startCalls returns how often StartFailover was called for site.
+func (f *fakeStarter) startCalls(site string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failovers[site]
 }
 
 func (f *fakeStarter) SignalLoad(_ context.Context, _ *platform.Platform, site, service string, s workflows.LoadSample) error {

@@ -4,26 +4,51 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/microdc/mdc/platform"
 	"github.com/microdc/mdc/workflows"
 )
 
 // FailoverWorkflowID is the ID of the one FailoverSite workflow of a failed
-// site: "failover-<site>".
+// site: "failover-<site>" (workflows.FailoverWorkflowID for disaster mode).
 func FailoverWorkflowID(site string) string { return "failover-" + site }
+
+// FailoverRequest is what the quorum decided: fail FailedSite over.
+type FailoverRequest struct {
+	FailedSite string
+	// TargetSite is where its services go (platform.FailoverTarget).
+	TargetSite string
+	// DetectedAt is the earliest outage start among the quorum's votes.
+	DetectedAt time.Time
+	// PrimaryGTID is the freshest primary_gtid among the quorum's votes.
+	PrimaryGTID string
+	// Observers are the observers whose down votes made the quorum.
+	Observers []string
+	Quorum    int
+}
+
+// StartResult says what a start did.
+type StartResult struct {
+	// Started is true when this call created a new run.
+	Started bool
+	RunID   string
+	// Reason says why no run was started: the running run was joined, or a
+	// run that failed the site over within the block period absorbed it.
+	Reason string
+}
 
 // Starter performs the rules' Temporal actions. TemporalStarter is the real
 // one; tests substitute a fake.
 type Starter interface {
-	// StartFailover starts FailoverSite for failedSite, or joins the running
-	// one (started=false).
-	StartFailover(ctx context.Context, p *platform.Platform, failedSite string) (started bool, err error)
+	// StartFailover starts FailoverSite for the request's site, or joins
+	// (or folds into) the one that already covers it.
+	StartFailover(ctx context.Context, p *platform.Platform, req FailoverRequest) (StartResult, error)
 	// SignalLoad signals-with-start the Autoscale workflow of service at site.
 	SignalLoad(ctx context.Context, p *platform.Platform, site, service string, s workflows.LoadSample) error
 }
@@ -38,51 +63,72 @@ func (e *PermanentError) Unwrap() error { return e.Err }
 // Permanent wraps err as a PermanentError.
 func Permanent(err error) error { return &PermanentError{Err: err} }
 
-// ErrFailoverInputNotWired is returned by StartFailover when the wiring gave
-// no FailoverInput builder.
-var ErrFailoverInputNotWired = errors.New("FailoverSite input builder not wired: set triggers.TemporalStarter.FailoverInput")
-
 // TemporalStarter starts and signals workflows through a Temporal client.
 type TemporalStarter struct {
 	Client client.Client
 	// TaskQueue the workflows run on (workers.SharedQueue in production).
 	TaskQueue string
-	// FailoverInput builds FailoverSite's input for a failed site; the
-	// wiring provides it so this package does not depend on the input type.
-	FailoverInput func(p *platform.Platform, failedSite string) (any, error)
-
-	mu   sync.Mutex
-	runs map[string]string // workflow ID -> run ID this trigger last saw
+	// FailoverInput builds FailoverSite's input; DisasterFailoverInput when nil.
+	FailoverInput func(p *platform.Platform, req FailoverRequest) (workflows.FailoverSiteInput, error)
 }
 
-// StartFailover runs ExecuteWorkflow("FailoverSite") with ID
-// failover-<site> and WorkflowIDConflictPolicy USE_EXISTING. The SDK does not
-// say whether it started or joined, so a run ID this starter has already
-// seen counts as joined (after a restart the first join counts as started).
-func (s *TemporalStarter) StartFailover(ctx context.Context, p *platform.Platform, failedSite string) (bool, error) {
-	if s.FailoverInput == nil {
-		return false, Permanent(ErrFailoverInputNotWired)
+// StartFailover starts FailoverSite with ID failover-<site> unless a run
+// already covers the outage: a running run is joined, and a run that
+// closed having failed the site over less than failover.block_period ago
+// absorbs it (the workflow's anti-flapping step would refuse a new run
+// anyway; not starting one keeps a flapping site to one FailoverSite). A
+// run that ended without failing over (site reachable, refused, failed)
+// does not block: the new quorum is a new question. The start itself uses
+// workflows.FailoverStartOptions (USE_EXISTING, ALLOW_DUPLICATE and the
+// search attributes the anti-flapping step looks for), so two triggers
+// racing still make one run.
+func (s *TemporalStarter) StartFailover(ctx context.Context, p *platform.Platform, req FailoverRequest) (StartResult, error) {
+	build := s.FailoverInput
+	if build == nil {
+		build = DisasterFailoverInput
 	}
-	in, err := s.FailoverInput(p, failedSite)
+	in, err := build(p, req)
 	if err != nil {
-		return false, Permanent(fmt.Errorf("build FailoverSite input for site %s: %w", failedSite, err))
+		return StartResult{}, Permanent(fmt.Errorf("build FailoverSite input for site %s: %w", req.FailedSite, err))
 	}
-	id := FailoverWorkflowID(failedSite)
-	run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: s.TaskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.FailoverSiteName, in)
+	opts := workflows.FailoverStartOptions(in)
+	if res, covered, err := s.covering(ctx, p, opts.ID); err != nil || covered {
+		return res, err
+	}
+	opts.TaskQueue = s.TaskQueue
+	run, err := s.Client.ExecuteWorkflow(ctx, opts, workflows.FailoverSiteName, in)
 	if err != nil {
-		return false, classify(fmt.Errorf("start %s %s on task queue %s: %w", workflows.FailoverSiteName, id, s.TaskQueue, err))
+		return StartResult{}, classify(fmt.Errorf("start %s %s on task queue %s: %w", workflows.FailoverSiteName, opts.ID, s.TaskQueue, err))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.runs == nil || len(s.runs) > 10000 {
-		s.runs = map[string]string{}
+	return StartResult{Started: true, RunID: run.GetRunID()}, nil
+}
+
+// covering looks at the latest run of id: running, or failed over within
+// the block period, covers a new request.
+func (s *TemporalStarter) covering(ctx context.Context, p *platform.Platform, id string) (StartResult, bool, error) {
+	d, err := s.Client.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return StartResult{}, false, nil
 	}
-	seen := s.runs[id] == run.GetRunID()
-	s.runs[id] = run.GetRunID()
-	return !seen, nil
+	if err != nil {
+		return StartResult{}, false, classify(fmt.Errorf("describe %s: %w", id, err))
+	}
+	info := d.GetWorkflowExecutionInfo()
+	run := info.GetExecution().GetRunId()
+	if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return StartResult{RunID: run, Reason: "joined the running " + id}, true, nil
+	}
+	var outcome string
+	if pl := info.GetSearchAttributes().GetIndexedFields()[workflows.AttrOutcome.GetName()]; pl != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(pl, &outcome)
+	}
+	closed := info.GetCloseTime().AsTime()
+	if outcome == workflows.StatusFailedOver && time.Since(closed) < p.Failover.BlockPeriod.Duration {
+		return StartResult{RunID: run, Reason: fmt.Sprintf("%s failed the site over %s ago, within the block period of %s",
+			id, time.Since(closed).Round(time.Second), p.Failover.BlockPeriod)}, true, nil
+	}
+	return StartResult{}, false, nil
 }
 
 // SignalLoad runs SignalWithStartWorkflow on AutoscaleWorkflowID(service,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,14 +36,17 @@ type Options struct {
 	NATSOptions []nats.Option
 	// Starter performs the Temporal actions (a *TemporalStarter in production).
 	Starter Starter
-	// Platform is the platform file; events for sites it lacks are rejected.
+	// Platform is the platform file: its triggers section holds the rules
+	// and its failover policy the observer quorum; events for sites it
+	// lacks are rejected.
 	Platform *platform.Platform
 	// Logger receives decisions and the periodic counters; slog.Default if nil.
 	Logger *slog.Logger
 	// Durable is the consumer name; DefaultDurable when empty.
 	Durable string
 	// Concurrency is how many events are handled at once; events about the
-	// same site and subject always go to the same handler, in order.
+	// same site and subject, and every site.down and site.up of a site,
+	// always go to the same handler, in order.
 	Concurrency int
 	// CallTimeout bounds each Temporal call; it is below the consumer's ack
 	// wait so a slow Temporal never causes a redelivery race.
@@ -59,6 +63,7 @@ type Trigger struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	cons  jetstream.Consumer
+	votes *voteStore
 	stats counters
 	log   *slog.Logger
 }
@@ -109,6 +114,10 @@ func New(ctx context.Context, o Options) (*Trigger, error) {
 		nc.Close()
 		return nil, fmt.Errorf("trigger: %w", err)
 	}
+	if t.votes, err = openVotes(ctx, t.js); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("trigger: %w", err)
+	}
 	t.cons, err = t.js.CreateOrUpdateConsumer(ctx, events.Stream, jetstream.ConsumerConfig{
 		Durable: o.Durable, Description: "mdc trigger: events to Temporal",
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: 3*o.CallTimeout + 5*time.Second,
@@ -152,7 +161,9 @@ func (t *Trigger) Run(ctx context.Context) error {
 		it.Stop()
 	}()
 	go t.logStats(ctx)
-	t.log.Info("trigger consuming", "stream", events.Stream, "consumer", t.o.Durable, "concurrency", t.o.Concurrency)
+	t.log.Info("trigger consuming", "stream", events.Stream, "consumer", t.o.Durable, "concurrency", t.o.Concurrency,
+		"rules", Rules(t.o.Platform), "observer_quorum", t.o.Platform.Failover.ObserverQuorum,
+		"vote_lifetime", t.o.Platform.Failover.VoteLifetime())
 	for {
 		m, err := it.Next()
 		if err != nil {
@@ -170,7 +181,7 @@ func (t *Trigger) Run(ctx context.Context) error {
 		close(q)
 	}
 	wg.Wait()
-	t.log.Info("trigger stopped", "stats", fmt.Sprintf("%+v", t.Stats()))
+	t.log.Info("trigger stopped", t.Stats().attrs()...)
 	return nil
 }
 
@@ -181,26 +192,57 @@ type delivery struct {
 	err error
 }
 
-// route keeps events about one site and subject on one handler, in order.
+// route keeps events about one site and subject on one handler, in order,
+// and all of a site's votes (site.down, site.up) on one handler, so that
+// one trigger counts a site's quorum without racing itself.
 func (t *Trigger) route(d delivery) int {
 	h := fnv.New32a()
-	h.Write([]byte(d.msg.Subject()))
-	h.Write([]byte(d.ev.Subject))
+	if d.err == nil && (d.ev.Type == events.TypeSiteDown || d.ev.Type == events.TypeSiteUp) {
+		h.Write([]byte("votes." + d.ev.Site))
+	} else {
+		h.Write([]byte(d.msg.Subject()))
+		h.Write([]byte(d.ev.Subject))
+	}
 	return int(h.Sum32() % uint32(t.o.Concurrency))
 }
 
+// logStats logs the counters every StatsInterval when they changed.
 func (t *Trigger) logStats(ctx context.Context) {
 	tick := time.NewTicker(t.o.StatsInterval)
 	defer tick.Stop()
+	var last Stats
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			s := t.Stats()
-			t.log.Info("trigger counters", "processed", s.Processed, "started", s.Started, "signalled", s.Signalled,
-				"deduplicated", s.Deduplicated, "recorded", s.Recorded, "ignored", s.Ignored,
-				"rejected", s.Rejected, "retried", s.Retried)
+			if s := t.Stats(); s != last {
+				t.log.Info("trigger counters", s.attrs()...)
+				last = s
+			}
 		}
 	}
+}
+
+// attrs are the counters as log attributes.
+func (s Stats) attrs() []any {
+	return []any{"processed", s.Processed, "failovers_started", s.Started, "signalled", s.Signalled,
+		"deduplicated", s.Deduplicated, "votes_recorded", s.VotesRecorded, "votes_stale", s.VotesStale,
+		"quorum_waits", s.QuorumWaits, "recorded", s.Recorded, "ignored", s.Ignored,
+		"rejected", s.Rejected, "retried", s.Retried}
+}
+
+// Rules describes the effective rule of every event type, for logs:
+// "site.down: start FailoverSite, node.load: signal-with-start Autoscale, ...".
+func Rules(p *platform.Platform) string {
+	parts := make([]string, 0, len(events.Types))
+	for _, ev := range events.Types {
+		r := p.TriggerRule(ev)
+		desc := ev + ": " + r.Action
+		if r.Action != platform.ActionRecord {
+			desc += " " + r.Workflow
+		}
+		parts = append(parts, desc)
+	}
+	return strings.Join(parts, ", ")
 }

@@ -24,7 +24,7 @@ func TestNodeLoadSignalsAndOtherTypesRecorded(t *testing.T) {
 
 	pub.event(t, loadEvent(7, "uk"))
 	pub.event(t, events.Event{Version: 1, ID: "h1", Type: events.TypeNodeHealth, Site: "us", Subject: "n1", ObservedAt: time.Now(), Payload: []byte(`{"healthy":true}`)})
-	pub.event(t, events.Event{Version: 1, ID: "u1", Type: events.TypeSiteUp, Site: "us", ObservedAt: time.Now()})
+	pub.event(t, upFrom("u1", "us", "uk", time.Now()))
 	pub.raw(t, "mdc.events.failover.failed-over", []byte(`{"version":1,"id":"f","type":"failover.failed-over"}`))
 	waitFor(t, 10*time.Second, "4 processed", func() bool { return tr.Stats().Processed+tr.Stats().Ignored >= 4 })
 
@@ -37,6 +37,7 @@ func TestNodeLoadSignalsAndOtherTypesRecorded(t *testing.T) {
 	s := tr.Stats()
 	require.EqualValues(t, 1, s.Signalled)
 	require.EqualValues(t, 2, s.Recorded)
+	require.EqualValues(t, 1, s.VotesRecorded, "site.up is uk's vote on us")
 	require.EqualValues(t, 1, s.Ignored)
 	require.Zero(t, s.Rejected)
 }
@@ -60,7 +61,17 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 	unknownService.Payload = []byte(`{"load1":1,"service":"mail"}`)
 	svcData, err := events.Encode(unknownService)
 	require.NoError(t, err)
+	encode := func(ev events.Event) string {
+		b, err := events.Encode(ev)
+		require.NoError(t, err)
+		return string(b)
+	}
+	anonymous := siteDown("x3", "uk")
+	anonymous.Observer = ""
 	cases := []struct{ subject, data, reason string }{
+		{"mdc.events.site.down.uk", encode(anonymous), "site.down without observer: the trigger counts one vote per observer"},
+		{"mdc.events.site.up.uk", encode(upFrom("x4", "uk", "uk", time.Now())), "site uk reports on itself"},
+		{"mdc.events.site.down.us", encode(downFrom("x5", "us", "uk:monitor", time.Now())), `observer "uk:monitor": expected letters, digits, '-' and '_' only`},
 		{"mdc.events.site.down.uk", `{"version":1,"id":`, "not a valid event envelope"},
 		{"mdc.events.site.exploded.uk", `{"version":1,"id":"a","type":"site.exploded","site":"uk","observed_at":"2024-05-01T12:00:00Z"}`, "not a known event type"},
 		{"mdc.events.site.down.mars", string(data), `unknown site "mars"`},
@@ -75,14 +86,14 @@ func TestMalformedEventsAreDeadLettered(t *testing.T) {
 
 	dl := deadLetters(t, pub.js)
 	require.Len(t, dl, len(cases))
-	bySubject := map[string]int{}
+	byData := map[string]int{} // the original bytes are kept, and differ per case
 	for i, m := range dl {
-		bySubject[m.Header.Get(events.HeaderOriginalSubject)] = i
+		byData[string(m.Data)] = i
 	}
 	for _, c := range cases {
-		i, ok := bySubject[c.subject]
-		require.True(t, ok, "dead letter for %s", c.subject)
-		require.Equal(t, c.data, string(dl[i].Data), "original bytes kept")
+		i, ok := byData[c.data]
+		require.True(t, ok, "dead letter for %s with the original bytes", c.subject)
+		require.Equal(t, c.subject, dl[i].Header.Get(events.HeaderOriginalSubject))
 		require.Contains(t, dl[i].Header.Get(events.HeaderReason), c.reason)
 	}
 	fake.mu.Lock()
