@@ -43,6 +43,11 @@ type Options struct {
 	// `mdc dev` sets it unless --no-monitor. MonitorTuning sets their pace.
 	Monitors      bool
 	MonitorTuning monitor.Tuning
+	// NoTrigger runs no trigger (trigger.go); by default the stack runs one
+	// with the rules of TriggerPlatform, or of the lab's platform file when
+	// it is empty (--no-trigger, --trigger-platform).
+	NoTrigger       bool
+	TriggerPlatform string
 }
 
 // Stack is a running dev stack.
@@ -56,6 +61,7 @@ type Stack struct {
 	log      *slog.Logger
 	Timings  map[string]time.Duration
 	monitors *monitorSet
+	trigger  *triggerRun
 }
 
 // Start checks every port first (so a clash fails before anything starts),
@@ -99,6 +105,10 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 		}
 	}
 
+	trigPlatform, err := triggerPlatform(o)
+	if err != nil {
+		return nil, err
+	}
 	s := &Stack{log: o.Logger, Timings: map[string]time.Duration{}}
 	defer func() {
 		if err != nil {
@@ -148,6 +158,9 @@ func Start(ctx context.Context, o Options) (st *Stack, err error) {
 			return nil, fmt.Errorf("replication schedules: %w", err)
 		}
 	}
+	if err = s.startTrigger(ctx, o, trigPlatform); err != nil {
+		return nil, err
+	}
 	if o.Monitors && s.Lab != nil {
 		if err = s.startMonitors(ctx, o.MonitorTuning); err != nil {
 			return nil, err
@@ -190,6 +203,7 @@ func (s *Stack) startWorkers() error {
 // Stop stops everything in reverse order; safe on a partly started stack.
 func (s *Stack) Stop() {
 	s.stopMonitors()
+	s.stopTrigger()
 	for _, w := range s.workers {
 		w.Stop()
 	}

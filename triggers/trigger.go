@@ -134,6 +134,9 @@ func New(ctx context.Context, o Options) (*Trigger, error) {
 // Stats returns the counters since New.
 func (t *Trigger) Stats() Stats { return t.stats.snapshot() }
 
+// Platform returns the platform file the trigger takes its rules from.
+func (t *Trigger) Platform() *platform.Platform { return t.o.Platform }
+
 // Close closes the NATS connection; call it after Run returned.
 func (t *Trigger) Close() { t.nc.Close() }
 
