@@ -235,17 +235,18 @@ func (s Stats) attrs() []any {
 		"rejected", s.Rejected, "retried", s.Retried}
 }
 
-// Rules describes the effective rule of every event type, for logs:
-// "site.down: start FailoverSite, node.load: signal-with-start Autoscale, ...".
+// Rules describes the effective rules, for logs and banners: "site.down:
+// start FailoverSite, node.load: signal-with-start Autoscale; other events
+// recorded".
 func Rules(p *platform.Platform) string {
-	parts := make([]string, 0, len(events.Types))
+	var parts []string
 	for _, ev := range events.Types {
-		r := p.TriggerRule(ev)
-		desc := ev + ": " + r.Action
-		if r.Action != platform.ActionRecord {
-			desc += " " + r.Workflow
+		if r := p.TriggerRule(ev); r.Action != platform.ActionRecord {
+			parts = append(parts, ev+": "+r.Action+" "+r.Workflow)
 		}
-		parts = append(parts, desc)
 	}
-	return strings.Join(parts, ", ")
+	if len(parts) == 0 {
+		return "every event recorded, nothing started"
+	}
+	return strings.Join(parts, ", ") + "; other events recorded"
 }

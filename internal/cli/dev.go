@@ -24,6 +24,8 @@ type devFlags struct {
 	grpcPort, uiPort, natsPort int
 	noLab                      bool
 	noMonitor                  bool
+	noTrigger                  bool
+	triggerPlatform            string
 	sites                      []string
 	labBase, labControlPort    int
 	readyFile                  string
@@ -49,6 +51,8 @@ MariaDB and web nodes per site) and a worker. State survives restarts: a second
 	fl.StringVar(&f.stateDir, "state-dir", "", "state directory (default $MDC_STATE_DIR)")
 	fl.BoolVar(&f.noLab, "no-lab", false, "run Temporal, NATS and the worker without the lab")
 	fl.BoolVar(&f.noMonitor, "no-monitor", false, "run no monitors (by default one per lab site and a witness publish events)")
+	fl.BoolVar(&f.noTrigger, "no-trigger", false, "run no trigger (by default one turns events into workflow starts and signals, as `mdc trigger` does)")
+	fl.StringVar(&f.triggerPlatform, "trigger-platform", "", "platform file the trigger takes its rules (triggers section) and failover policy from (default: the lab's)")
 	fl.StringSliceVar(&f.sites, "sites", []string{"uk", "us"}, "lab site names; the first holds the primary database")
 	fl.IntVar(&f.labBase, "lab-base", 1, "lab address plan: site i lives in 127.(base+i).0.0/16")
 	fl.IntVar(&f.labControlPort, "lab-control-port", 7070, "port of the lab control API `mdc lab` talks to")
@@ -68,6 +72,7 @@ func runDev(ctx context.Context, cfg *config.Config, f devFlags, out io.Writer) 
 	opts := devstack.Options{
 		StateDir: stateDir, IP: f.ip, GRPCPort: f.grpcPort, UIPort: f.uiPort, NATSPort: f.natsPort,
 		Namespace: cfg.TemporalNamespace, Lab: !f.noLab, Logger: log, Monitors: !f.noLab && !f.noMonitor,
+		NoTrigger: f.noTrigger, TriggerPlatform: f.triggerPlatform,
 		LabOptions: lab.Options{Dir: filepath.Join(stateDir, "lab"), Sites: f.sites, Plan: plan, Zone: "mdc.test.", InitialWeb: 2},
 	}
 	t0 := time.Now()
@@ -115,6 +120,9 @@ func printBanner(out io.Writer, st *devstack.Stack, stateDir string, ready time.
 			names[i] = m.Name()
 		}
 		fmt.Fprintf(&b, "  monitors        %s (events on mdc.events.>)\n", strings.Join(names, ", "))
+	}
+	if rules := st.TriggerRules(); rules != "" {
+		fmt.Fprintf(&b, "  trigger         %s\n                  counters logged every minute when they change, and at stop\n", rules)
 	}
 	if st.Lab != nil {
 		for _, s := range st.Lab.Status().Sites {
