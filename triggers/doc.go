@@ -34,8 +34,9 @@
 //
 // "action: record" acknowledges and counts an event (Stats.Recorded) and
 // starts nothing; it is how an operator turns automatic failover (or
-// autoscaling) off. Messages on mdc.events.failover.> are the workflows'
-// own outcome events (activities/events); they are acked and counted as
+// autoscaling) off. Messages on mdc.events.failover.> and
+// mdc.events.replication.> are the workflows' own events (FailoverSite's
+// outcome, ReplicateVM's RPO violation); they are acked and counted as
 // ignored.
 //
 // # Observer quorum

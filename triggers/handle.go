@@ -17,7 +17,7 @@ import (
 // handle applies the rules to one delivery and acks, dead-letters or NAKs it.
 func (t *Trigger) handle(ctx context.Context, d delivery) {
 	m := d.msg
-	if strings.HasPrefix(m.Subject(), ignoredPrefix) {
+	if ignored(m.Subject()) {
 		t.ack(m)
 		t.stats.ignored.Add(1)
 		return

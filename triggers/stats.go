@@ -16,7 +16,7 @@ type Stats struct {
 	Deduplicated int64
 	// Recorded events whose rule is record (acked, no workflow action).
 	Recorded int64
-	// Ignored messages on subjects the trigger does not own (mdc.events.failover.>).
+	// Ignored messages: the workflows' own events (mdc.events.failover.>, mdc.events.replication.>).
 	Ignored int64
 	// Rejected messages, dead-lettered with their reason.
 	Rejected int64

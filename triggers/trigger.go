@@ -24,9 +24,22 @@ const (
 	DefaultCallTimeout   = 10 * time.Second
 	DefaultMaxBackoff    = 30 * time.Second
 	DefaultStatsInterval = time.Minute
-	// ignoredPrefix holds the workflows' own outcome events, not monitor events.
-	ignoredPrefix = events.SubjectPrefix + "failover."
 )
+
+// ignoredPrefixes hold the workflows' own events (FailoverSite's outcome,
+// ReplicateVM's RPO violation), which share MDC_EVENTS with the monitors'
+// but follow no monitor event schema: the trigger acks them unread.
+var ignoredPrefixes = []string{events.SubjectPrefix + "failover.", events.SubjectPrefix + "replication."}
+
+// ignored reports whether subject carries a workflow's own event.
+func ignored(subject string) bool {
+	for _, p := range ignoredPrefixes {
+		if strings.HasPrefix(subject, p) {
+			return true
+		}
+	}
+	return false
+}
 
 // Options configure a Trigger.
 type Options struct {

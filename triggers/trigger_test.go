@@ -26,7 +26,8 @@ func TestNodeLoadSignalsAndOtherTypesRecorded(t *testing.T) {
 	pub.event(t, events.Event{Version: 1, ID: "h1", Type: events.TypeNodeHealth, Site: "us", Subject: "n1", ObservedAt: time.Now(), Payload: []byte(`{"healthy":true}`)})
 	pub.event(t, upFrom("u1", "us", "uk", time.Now()))
 	pub.raw(t, "mdc.events.failover.failed-over", []byte(`{"version":1,"id":"f","type":"failover.failed-over"}`))
-	waitFor(t, 10*time.Second, "4 processed", func() bool { return tr.Stats().Processed+tr.Stats().Ignored >= 4 })
+	pub.raw(t, "mdc.events.replication.rpo-violated", []byte(`{"version":1,"id":"r","type":"replication.rpo-violated"}`))
+	waitFor(t, 10*time.Second, "5 processed", func() bool { return tr.Stats().Processed >= 5 })
 
 	fake.mu.Lock()
 	require.Len(t, fake.samples, 1)
@@ -38,7 +39,7 @@ func TestNodeLoadSignalsAndOtherTypesRecorded(t *testing.T) {
 	require.EqualValues(t, 1, s.Signalled)
 	require.EqualValues(t, 2, s.Recorded)
 	require.EqualValues(t, 1, s.VotesRecorded, "site.up is uk's vote on us")
-	require.EqualValues(t, 1, s.Ignored)
+	require.EqualValues(t, 2, s.Ignored)
 	require.Zero(t, s.Rejected)
 }
 
