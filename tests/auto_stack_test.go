@@ -16,8 +16,6 @@ import (
 	"github.com/microdc/mdc/embedded"
 	"github.com/microdc/mdc/events"
 	"github.com/microdc/mdc/lab"
-	"github.com/microdc/mdc/triggers"
-	"github.com/microdc/mdc/workers"
 )
 
 // autoStack is `mdc dev` with nobody at the keyboard: the lab, the
@@ -31,8 +29,8 @@ type autoStack struct {
 	seen *eventLog
 }
 
-// startAutoStack starts the dev stack with its monitors at 127.base and
-// 127.(base+1), and a trigger as `mdc trigger` runs it.
+// startAutoStack starts the dev stack with its monitors and its trigger,
+// as `mdc dev` runs them, with the lab at 127.base and 127.(base+1).
 func startAutoStack(t *testing.T, base int) *autoStack {
 	t.Helper()
 	ports := make([]int, 2)
@@ -56,15 +54,8 @@ func startAutoStack(t *testing.T, base int) *autoStack {
 	t.Cleanup(st.Stop)
 	require.Len(t, st.Monitors(), 3, "uk, us and the witness")
 
-	tr, err := triggers.New(ctx, triggers.Options{
-		NATSURL: st.NATS.URL, Platform: st.Lab.Platform(), Logger: logger,
-		Starter: &triggers.TemporalStarter{Client: st.Client, TaskQueue: workers.SharedQueue},
-	})
-	require.NoError(t, err)
-	tctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = tr.Run(tctx) })
-	t.Cleanup(func() { stop(); wg.Wait(); tr.Close() })
+	_, running := st.TriggerStats()
+	require.True(t, running, "mdc dev runs the trigger")
 
 	nc, err := nats.Connect(st.NATS.URL)
 	require.NoError(t, err)
