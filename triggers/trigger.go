@@ -111,7 +111,11 @@ func New(ctx context.Context, o Options) (*Trigger, error) {
 	t := &Trigger{o: o, log: o.Logger.With("component", "trigger")}
 	opts := append([]nats.Option{
 		nats.Name("mdc-trigger"), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { t.log.Warn("NATS disconnected; reconnecting", "err", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: Close, on the way out
+				t.log.Warn("NATS disconnected; reconnecting", "err", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { t.log.Info("NATS reconnected", "server", c.ConnectedUrlRedacted()) }),
 	}, o.NATSOptions...)
 	nc, err := nats.Connect(o.NATSURL, opts...)
