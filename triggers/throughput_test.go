@@ -2,6 +2,7 @@ package triggers
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,4 +71,39 @@ func TestThroughputVsDirectClient(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, n+1, got, "every sample reached the workflow (plus the warm-up)")
 	require.GreaterOrEqual(t, ratio, 0.5)
+}
+
+// TestVoteThroughput drains site.down and site.up votes (two sites, four
+// observers each, no quorum reached) already in the stream and prints the
+// rate: each vote is a compare-and-set in the votes bucket plus, for a down
+// vote, a read of the site's votes. It fails only if a vote goes missing.
+func TestVoteThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("embedded NATS")
+	}
+	const n = 2000
+	nsrv := startNATS(t, embedded.NATSOptions{})
+	t.Cleanup(nsrv.Stop)
+	pub := newPublisher(t, nsrv.URL)
+	p := testPlatform(t)
+	p.Failover.ObserverQuorum = 3 // 3 sites' worth: the votes below never reach it
+	t0 := time.Now()
+	for i := range n {
+		site, observer := []string{"uk", "us"}[i%2], fmt.Sprintf("o%d", i%4)
+		at := t0.Add(time.Duration(i) * time.Millisecond)
+		if i%8 < 4 {
+			pub.event(t, downFrom(fmt.Sprintf("v%d", i), site, observer, at))
+		} else {
+			pub.event(t, upFrom(fmt.Sprintf("v%d", i), site, observer, at))
+		}
+	}
+	fake := newFake()
+	start := time.Now()
+	tr := runTrigger(t, Options{NATSURL: nsrv.URL, Starter: fake, Platform: p})
+	waitFor(t, 120*time.Second, "all votes", func() bool { return tr.Stats().Processed == n })
+	rate := float64(n) / time.Since(start).Seconds()
+	s := tr.Stats()
+	t.Logf("votes/s through the trigger: %.0f (%d recorded, %d quorum waits)", rate, s.VotesRecorded, s.QuorumWaits)
+	require.EqualValues(t, n, s.VotesRecorded)
+	require.Zero(t, fake.startCalls("uk")+fake.startCalls("us"))
 }
