@@ -48,7 +48,13 @@ func probeTimeout(interval time.Duration) time.Duration {
 func (m *Monitor) watchSite(ctx context.Context, site string) {
 	pol := m.o.Platform.Failover
 	interval := pol.DetectionInterval.Duration
-	st := &siteState{threshold: max(pol.Misses, 1), republish: interval * time.Duration(m.tune.RepublishEvery)}
+	// Re-publish well inside the trigger's vote lifetime, so a lost or late
+	// re-publish does not let this observer's vote expire mid-outage.
+	republish := interval * time.Duration(m.tune.RepublishEvery)
+	if life := pol.VoteLifetime(); life > 0 {
+		republish = min(republish, life/2)
+	}
+	st := &siteState{threshold: max(pol.Misses, 1), republish: republish}
 	log := m.log.With("loop", "heartbeat", "site", site)
 	sampleFailed := newCondition(log, "sampling the database's GTID")
 	timeout := probeTimeout(interval)
