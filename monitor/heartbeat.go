@@ -101,7 +101,9 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 			log.Warn("site unreachable: site.down published", "misses", st.missed, "since", st.since.Format(time.RFC3339Nano),
 				"primary_gtid", st.gtid != "", "event", ev.ID)
 		case verdictStillDown:
-			log.Info("site still unreachable: site.down published again", "misses", st.missed, "event", ev.ID)
+			// Debug: a long outage must not fill the log; the counters
+			// show the re-publishes every StatsInterval.
+			log.Debug("site still unreachable: site.down published again", "misses", st.missed, "event", ev.ID)
 		case verdictUp:
 			log.Info("site answers again: site.up published", "event", ev.ID)
 		}
