@@ -12,7 +12,7 @@ LDFLAGS := -s -w -X github.com/microdc/mdc/internal/cli.Version=$(VERSION)
 TEST_TIMEOUT ?= 20m
 STATE_DIR ?=
 
-.PHONY: help deps build dev test test-short bench lint fuzz histories clean
+.PHONY: help deps build dev test test-short bench bench-go lint fuzz histories clean
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -33,7 +33,16 @@ test: deps ## unit and integration tests against the real components
 test-short: ## unit tests only (no real components)
 	go test -short ./...
 
-bench: deps ## benchmarks (medians and side-by-side ratios)
+# make bench: the scenario benchmark (cmd/mdc-bench, package bench) prints one
+# table and writes bench/results.json. BENCH_RUNS runs per figure (median, min,
+# max); BENCH_SCENARIOS picks some (mdc-bench -list); BENCH_LABEL names the machine.
+BENCH_RUNS ?= 3
+
+bench: deps build ## scenario benchmark: one table, figures in bench/results.json (~12 min on 2 cores)
+	go run ./cmd/mdc-bench -runs $(BENCH_RUNS) -mdc $(BIN) -out bench/results.json \
+		$(if $(BENCH_SCENARIOS),-scenarios $(BENCH_SCENARIOS)) $(if $(BENCH_LABEL),-label "$(BENCH_LABEL)")
+
+bench-go: ## the Go testing.B benchmarks of every package
 	go test -run '^$$' -bench . -benchtime 5x -count 1 ./...
 
 GOBIN := $(shell go env GOPATH)/bin
