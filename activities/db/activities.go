@@ -125,6 +125,10 @@ func newSite(name string, c SiteConfig) *site {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	s.read = cfg.ReadTimeout
+	// The driver prints pool housekeeping ("closing bad idle connection")
+	// to stderr when a site dies; the activities report failures in their
+	// errors, and stray stderr lines only confuse the operator's logs.
+	cfg.Logger = &mysql.NopLogger{}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		s.bad = "admin DSN is unusable: " + scrub(err.Error(), s.secrets)

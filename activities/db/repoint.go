@@ -143,6 +143,7 @@ func (a *Activities) checkPrimary(ctx context.Context, s, p *site) error {
 	c := mysql.NewConfig()
 	c.User, c.Passwd, c.Net, c.Addr = s.cfg.ReplicationUser, s.cfg.ReplicationPassword, "tcp", p.cfg.Address
 	c.Timeout, c.ReadTimeout, c.WriteTimeout = DefaultDialTimeout, DefaultReadTimeout, DefaultWriteTimeout
+	c.Logger = &mysql.NopLogger{} // failures are in the returned error
 	conn, err := mysql.NewConnector(c)
 	if err != nil {
 		return apperrors.BadInput("repoint %s: replication login settings are unusable: %v", s.where(), s.redact(err))
