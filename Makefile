@@ -54,8 +54,12 @@ lint: ## go vet, staticcheck, and workflowcheck (determinism of workflow code)
 	@test -x $(GOBIN)/workflowcheck || go install go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 	$(GOBIN)/workflowcheck ./workflows/...
 
-fuzz: ## run each fuzz target for FUZZTIME (default 20s)
-	go test -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),20s) ./platform/
+# Each fuzz target runs for FUZZTIME from its seed corpus (CI runs them).
+FUZZTIME ?= 15s
+
+fuzz: ## run each fuzz target (event decoder, platform-file parser) for FUZZTIME (default 15s)
+	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./events/
+	go test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./platform/
 
 histories: deps ## re-record the workflow histories the replay tests use (runs the lab)
 	MDC_RECORD_HISTORIES=$(CURDIR)/workflows/testdata/histories go test -count=1 -timeout $(TEST_TIMEOUT) ./tests/

@@ -6,11 +6,10 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
-
-	"github.com/microdc/mdc/embedded"
 )
 
 func startJS(t *testing.T) jetstream.JetStream {
@@ -18,10 +17,16 @@ func startJS(t *testing.T) jetstream.JetStream {
 	if testing.Short() {
 		t.Skip("starts an embedded NATS server")
 	}
-	srv, err := embedded.StartNATS(embedded.NATSOptions{})
+	// nats-server itself, not embedded.StartNATS: package embedded also
+	// holds the Temporal server, and `make fuzz` builds this package's
+	// tests with every dependency instrumented, which the Temporal
+	// server's ~1,600 packages turn from seconds into many minutes.
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true})
 	require.NoError(t, err)
-	t.Cleanup(srv.Stop)
-	nc, err := nats.Connect(srv.URL)
+	go srv.Start()
+	require.True(t, srv.ReadyForConnections(10*time.Second), "nats-server ready")
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := nats.Connect(srv.ClientURL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
