@@ -15,6 +15,7 @@ import (
 	"github.com/microdc/mdc/activities/dns"
 	"github.com/microdc/mdc/activities/vsphere"
 	"github.com/microdc/mdc/lab"
+	"github.com/microdc/mdc/schedules"
 	"github.com/microdc/mdc/workers"
 	"github.com/microdc/mdc/workflows"
 )
@@ -34,6 +35,11 @@ func TestFailbackAgainstTheLab(t *testing.T) {
 	fs := startFailoverStack(t, 131)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
+	// uk-db-1's replication schedule (every 7.5 minutes, aligned to the
+	// clock) would add a replica of its own: pause it, the failback's is
+	// the one counted.
+	sched := fs.st.Client.ScheduleClient().GetHandle(ctx, schedules.ReplicationScheduleID("uk", "uk-db-1"))
+	require.NoError(t, sched.Pause(ctx, client.SchedulePauseOptions{Note: "failback test"}))
 	p := fs.lab.Platform()
 	uk, us := p.Sites[0], p.Sites[1]
 	ukIP, usIP := fs.lab.Plan().FrontendIP(0), fs.lab.Plan().FrontendIP(1)

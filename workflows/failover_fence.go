@@ -90,6 +90,9 @@ func (f *failover) lowerTTL(ctx workflow.Context) (string, error) {
 // when traffic (DNS) or the database is fenced.
 func (f *failover) fence(ctx workflow.Context) (string, error) {
 	disaster := f.in.Mode == ModeDisaster
+	if disaster && workflow.GetVersion(ctx, fenceDeadSiteChange, workflow.DefaultVersion, 1) == 1 {
+		return f.fenceDisaster(ctx)
+	}
 	f.fenceStarted, f.fencedAt = true, workflow.Now(ctx)
 	var cutovers []workflow.ChildWorkflowFuture
 	if disaster {
@@ -181,7 +184,7 @@ func (f *failover) observeFailed(ctx workflow.Context) error {
 		return nil
 	}
 	var found vsphere.FindVMsResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, vmOptions(f.in.FailedSite, f.in.Mode == ModeDisaster)),
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, f.observeOptions()),
 		vsA.FindVMs, vsphere.FindVMsInput{Site: f.in.FailedSite}).Get(ctx, &found)
 	if err != nil {
 		return fmt.Errorf("list the VMs at %s: %w", f.in.FailedSite, err)

@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +218,43 @@ func TestPlannedFailoverStopsBeforeFencingWhenADNSServerIsDown(t *testing.T) {
 	require.Equal(t, StepFailed, foStep(t, p, "lower TTL").State)
 	require.Equal(t, StepSkipped, foStep(t, p, "rollback").State, "nothing was fenced")
 	l.requireNoSideEffects("Publish")
+}
+
+// A disaster promotes as soon as traffic is fenced at the surviving sites:
+// the failed site's own fencing runs in the background. Here uk's database
+// fence answers only once us has been promoted (a worker that waited for it
+// would never promote; the test would time out), and what it achieved is
+// still in the result and the outcome event.
+func TestDisasterFailoverDoesNotWaitForTheFailedSite(t *testing.T) {
+	l := newFoLab(t)
+	l.env.SetTestTimeout(30 * time.Second)
+	l.down["uk"] = true
+	promoted := make(chan struct{})
+	var once sync.Once
+	l.promote = func(in db.PromoteInput) (db.PromoteResult, error) {
+		once.Do(func() { close(promoted) })
+		return db.PromoteResult{LagSeconds: 1, LagSource: db.LagIdleTime, MissingTransactions: -1}, nil
+	}
+	l.dbFence = func(in db.FenceInput) (db.FenceResult, error) {
+		<-promoted
+		return db.FenceResult{Killed: 2}, nil
+	}
+	in := foInput(ModeDisaster)
+	in.DetectedAt = foT0.Add(-20 * time.Second)
+	res, p, err := l.run(in)
+	require.NoError(t, err)
+	require.Equal(t, StatusFailedOver, res.Status, res.Outcome)
+	require.True(t, res.Fence.TrafficFencedByDNS)
+	require.True(t, res.Fence.DatabaseFenced, "the background fence's outcome is in the result")
+	require.Equal(t, 2, res.Fence.SessionsKilled)
+	require.Equal(t, []string{"VMs at uk: list the VMs at uk: vCenter at uk did not answer"}, res.Fence.Unfenced)
+	require.Equal(t, []string{"FindVMs uk"}, filterPrefix(l.Calls("FindVMs"), "FindVMs uk"), "the failed vCenter is asked once")
+	require.Equal(t, []string{"site uk"}, res.DNSUnreachable)
+	require.Contains(t, foStep(t, p, "fence").Detail, "DNS moved to us at us")
+	require.Equal(t, 20.0, res.RTOSeconds)
+	var ev events.Event
+	require.NoError(t, json.Unmarshal(l.published[0].Data, &ev))
+	var payload FailoverEventPayload
+	require.NoError(t, json.Unmarshal(ev.Payload, &payload))
+	require.Equal(t, res.Fence.Unfenced, payload.Unfenced, "the event is published after the background fence ended")
 }

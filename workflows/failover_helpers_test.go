@@ -51,6 +51,7 @@ type foLab struct {
 	probe     func(observer string) (health.ProbeSiteResult, error)
 	list      func(in temporalops.ListWorkflowsInput) (temporalops.ListWorkflowsResult, error)
 	promote   func(in db.PromoteInput) (db.PromoteResult, error)
+	dbFence   func(in db.FenceInput) (db.FenceResult, error)
 	fenceSite func(in vsphere.FenceSiteInput) (vsphere.FenceSiteResult, error)
 	addServer func(in lb.AddServerInput) (lb.AddServerResult, error)
 	clone     func(in vsphere.CloneVMInput) error
@@ -367,6 +368,9 @@ func (l *foLab) mockDB() {
 	env := l.env
 	env.OnActivity(dbA.Fence, mock.Anything, mock.Anything).Return(func(_ context.Context, in db.FenceInput) (db.FenceResult, error) {
 		l.log("Fence %s kill=%v", in.Site, in.KillSessions)
+		if l.dbFence != nil {
+			return l.dbFence(in)
+		}
 		if err := l.errs["Fence"]; err != nil {
 			return db.FenceResult{}, err
 		}

@@ -36,6 +36,9 @@ type FailoverEventPayload struct {
 // cancel, so a cancelled drill still cleans up.
 func (f *failover) finish(ctx workflow.Context, err error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	// The failed site's background fencing ends before the outcome is
+	// recorded and published, so that they say what was fenced.
+	f.awaitDeadSite(dctx)
 	reason := "not reached"
 	switch {
 	case err != nil:

@@ -198,6 +198,11 @@ type failover struct {
 	fencedAt            time.Time
 	nodes               map[string][]FailoverNode
 	drill               []drillVM
+	// deadSite resolves when the background fencing of a failed site
+	// (fenceDisaster) has ended; nil when the fence waited for it.
+	deadSite workflow.Future
+	// fastObserve asks the failed site's vCenter once (observeOptions).
+	fastObserve bool
 }
 
 type failStep struct {

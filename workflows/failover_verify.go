@@ -10,13 +10,18 @@ import (
 )
 
 // startCutovers starts one DNSCutover child per service sending every
-// region to the target's frontend.
+// region to the target's frontend, on every site's servers.
 func (f *failover) startCutovers(ctx workflow.Context, mode, purpose string) []workflow.ChildWorkflowFuture {
+	return f.startCutoversAt(ctx, mode, purpose, f.siteNames())
+}
+
+// startCutoversAt is startCutovers on the servers of sites only.
+func (f *failover) startCutoversAt(ctx workflow.Context, mode, purpose string, sites []string) []workflow.ChildWorkflowFuture {
 	ip := f.targetIP()
 	var futs []workflow.ChildWorkflowFuture
 	for _, svc := range f.in.Services {
 		in := DNSCutoverInput{
-			Mode: mode, Sites: f.siteNames(), Zone: svc.Zone, Name: svc.Record, Answers: f.answers(ip),
+			Mode: mode, Sites: sites, Zone: svc.Zone, Name: svc.Record, Answers: f.answers(ip),
 			Fallback: ip, TTL: svc.TTL, CutoverTTL: f.in.Timeouts.CutoverTTL, VerifyDeadline: f.in.Timeouts.Verify,
 		}
 		// From the input and the run ID, not the workflow ID: the replayer
