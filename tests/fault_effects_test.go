@@ -79,10 +79,16 @@ func (fs *faultStack) beginEffects() *effects {
 			continue // a killed site changes nothing
 		}
 		db := fs.rootDB(s.Name)
-		for _, q := range []string{"SET GLOBAL log_output='TABLE'", "SET GLOBAL general_log=ON", "TRUNCATE TABLE mysql.general_log"} {
-			_, err := db.ExecContext(ctx, q)
+		// One session, out of the binlog: a TRUNCATE written there would
+		// replicate, and on a replica it would be an errant transaction
+		// that the workflows (rightly) treat as divergence.
+		conn, err := db.Conn(ctx)
+		require.NoError(t, err)
+		for _, q := range []string{"SET SESSION sql_log_bin=0", "SET GLOBAL log_output='TABLE'", "SET GLOBAL general_log=ON", "TRUNCATE TABLE mysql.general_log"} {
+			_, err := conn.ExecContext(ctx, q)
 			require.NoError(t, err, q)
 		}
+		require.NoError(t, conn.Close())
 		e.db[s.Name] = db
 		e.serial0[s.Name] = fs.zoneSerial(ctx, s.Name)
 		e.vmKey0[s.Name] = lastVMEventKey(fs.vmEvents(ctx, s.Name))
@@ -259,8 +265,36 @@ func startLBSampler(t *testing.T, runtimeAPI, backend string) *lbSampler {
 	}
 	prev, err := read()
 	require.NoError(t, err)
+	sample := func() {
+		cur, err := read()
+		if err != nil {
+			return // a blink of the runtime API; the next sample catches up
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.samples++
+		for name, maint := range cur {
+			was, ok := prev[name]
+			switch {
+			case !ok:
+				l.counts["added "+name]++
+				if maint {
+					l.counts["maint "+name]++
+				}
+			case maint && !was:
+				l.counts["maint "+name]++
+			}
+		}
+		for name := range prev {
+			if _, ok := cur[name]; !ok {
+				l.counts["removed "+name]++
+			}
+		}
+		prev = cur
+	}
 	go func() {
 		defer close(l.stopped)
+		defer sample() // the state at the end counts too
 		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -268,32 +302,8 @@ func startLBSampler(t *testing.T, runtimeAPI, backend string) *lbSampler {
 			case <-l.done:
 				return
 			case <-tick.C:
+				sample()
 			}
-			cur, err := read()
-			if err != nil {
-				continue // a blink of the runtime API; the next sample catches up
-			}
-			l.mu.Lock()
-			l.samples++
-			for name, maint := range cur {
-				was, ok := prev[name]
-				switch {
-				case !ok:
-					l.counts["added "+name]++
-					if maint {
-						l.counts["maint "+name]++
-					}
-				case maint && !was:
-					l.counts["maint "+name]++
-				}
-			}
-			for name := range prev {
-				if _, ok := cur[name]; !ok {
-					l.counts["removed "+name]++
-				}
-			}
-			l.mu.Unlock()
-			prev = cur
 		}
 	}()
 	return l

@@ -168,6 +168,8 @@ func (fs *faultStack) provisionTransient(t *testing.T) {
 	require.Equal(t, int32(2), attempts["PowerOn"])
 	require.Equal(t, map[string]int{"VmClonedEvent us-web-3": 1, "VmPoweredOnEvent us-web-3": 1}, c.VMEvents["us"])
 	require.Equal(t, 1, c.LB["us"]["added us-web-3"], "%v", c.LB["us"])
+	require.False(t, res.DBRepointed, "us already replicates from uk")
+	require.Empty(t, c.DBStatements["us"], "the database is left alone")
 }
 
 func (fs *faultStack) provisionPermanent(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -66,21 +67,26 @@ func TestFaultWorkerKilledAtEveryFailoverStep(t *testing.T) {
 		t.Skip("runs the lab and mdc worker processes")
 	}
 	// Most of a run is waiting for the killed attempt to time out (the
-	// workflows' own 30 s timeouts), so runs share the machine in lanes,
-	// each lane a lab base of its own.
-	lanes := make(chan int, len(killLanes))
-	for _, b := range killLanes {
-		lanes <- b
-	}
+	// workflows' own 30 s timeouts), so the runs share the machine in
+	// lanes, each lane a lab base of its own. Lanes are goroutines calling
+	// t.Run (which may run concurrently) rather than parallel subtests,
+	// which -parallel (GOMAXPROCS, 2 here) would hold to two at a time.
+	steps := make(chan killStep, len(failoverKillSteps))
 	for _, ks := range killSchedule() {
-		t.Run(strings.ReplaceAll(ks.step, " ", "_"), func(t *testing.T) {
-			t.Parallel()
-			base := <-lanes
-			// Registered first, so it runs last: the lab is down by then.
-			t.Cleanup(func() { lanes <- base })
-			killedFailover(t, base, ks)
-		})
+		steps <- ks
 	}
+	close(steps)
+	var wg sync.WaitGroup
+	for _, base := range killLanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ks := range steps {
+				t.Run(strings.ReplaceAll(ks.step, " ", "_"), func(t *testing.T) { killedFailover(t, base, ks) })
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // killLanes are the lab bases the kill runs take turns on.
