@@ -144,6 +144,9 @@ func (fs *faultStack) rootDB(site string) *sql.DB {
 	sock := filepath.Join(fs.lab.Dir(), "sites", site, "mariadb", "mariadbd.sock")
 	db, err := sql.Open("mysql", "root@unix("+sock+")/")
 	require.NoError(t, err)
+	// No idle sessions: a test may kill the site, and a pooled session to
+	// a dead server only makes the driver log a broken pipe.
+	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { _ = db.Close() })
 	if fs.dbs == nil {
 		fs.dbs = map[string]*sql.DB{}
