@@ -112,6 +112,9 @@ func failoverByWorkflow(ctx context.Context, e *env) (workflows.FailoverSiteResu
 	if res.Status != workflows.StatusFailedOver {
 		return res, fmt.Errorf("failover ended %s: %s", res.Status, res.Outcome)
 	}
+	if prof, err := historyProfile(ctx, s.Client, workflows.FailoverWorkflowID(in)); err == nil {
+		e.progress("failover: %s", prof)
+	}
 	return res, nil
 }
 
