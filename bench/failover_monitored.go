@@ -49,7 +49,7 @@ func runFailoverMonitored(ctx context.Context, e *env, fs *Figures) error {
 			fs.seconds("  phase "+p.Name, p.Took)
 		}
 		if i < len(raw) {
-			fs.add(foMonOverhead, "s", (b.Total - b.Detection).Seconds()-raw[i])
+			fs.add(foMonOverhead, "s", (b.Total-b.Detection).Seconds()-raw[i])
 		}
 		e.progress("failover: monitored run %d/%d: RTO %s (detection %s), kill -> verified %s", i+1, e.opts.Runs,
 			b.Total.Round(time.Millisecond), b.Detection.Round(time.Millisecond), sinceKill.Round(time.Millisecond))
