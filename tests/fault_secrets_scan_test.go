@@ -250,7 +250,10 @@ func (fs *faultStack) scanForSecrets() {
 		return
 	}
 	// Logs: the known values. Histories: the values and credential shapes.
-	logs, nLogs, logBytes, err := newSecretScanner(secrets, false).scanFiles(filepath.Join(fs.logDir, "*.log"))
+	// mdc's own logs (the stack, the workers) and the lab components'
+	// (HAProxy, PowerDNS, MariaDB), which mdc talks to with the secrets.
+	logs, nLogs, logBytes, err := newSecretScanner(secrets, false).scanFiles(filepath.Join(fs.logDir, "*.log"),
+		filepath.Join(fs.lab.Dir(), "sites", "*", "*", "*.log"))
 	if err != nil {
 		t.Errorf("secrets scan: %v", err)
 		return

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +66,11 @@ func startFaultStack(t *testing.T, base int, processWorkers bool) *faultStack {
 		_ = stackLog.Close()
 		fs.scanForSecrets()
 	})
+	// One stack starts at a time: four labs and Temporal servers starting
+	// at once on two cores miss their own start-up deadlines (NATS's 10 s),
+	// and a free port picked here must not be taken by another's start.
+	stackStarts.Lock()
+	defer stackStarts.Unlock()
 	grpc, err := embedded.FreePort("127.0.0.1")
 	require.NoError(t, err)
 	natsPort, err := embedded.FreePort("127.0.0.1")
@@ -104,6 +110,9 @@ func startFaultStack(t *testing.T, base int, processWorkers bool) *faultStack {
 		map[bool]string{true: "mdc worker processes", false: "in process"}[processWorkers])
 	return fs
 }
+
+// stackStarts serialises the start of fault stacks (see startFaultStack).
+var stackStarts sync.Mutex
 
 // workerProc is one `mdc worker` process.
 type workerProc struct {
