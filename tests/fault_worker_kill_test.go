@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -22,11 +23,15 @@ import (
 type killStep struct {
 	step  string
 	match historyMatch
+	// disaster runs a disaster failover of a dead uk instead: only it has
+	// the confirm step.
+	disaster bool
 	// adjust changes the input for steps only some policies have.
 	adjust func(*workflows.FailoverSiteInput)
 }
 
 var failoverKillSteps = []killStep{
+	{step: "confirm", match: activityScheduled("ProbeSite", false), disaster: true},
 	{step: "anti-flap", match: activityScheduled("ListWorkflows", false)},
 	{step: "approval", match: timerStarted, adjust: func(in *workflows.FailoverSiteInput) {
 		// Nobody answers: the deadline passes while the workers are down
@@ -58,9 +63,10 @@ func outcomeRecorded(_ string, child bool, ev *historypb.HistoryEvent) bool {
 }
 
 // kill -9 of every worker (each runs the shared workflow queue and its
-// site's activities) at each step of a planned failover of uk to us, one
-// run per step on a fresh lab: the run completes once new workers start,
-// and every change it makes happened exactly once, counted from the
+// site's activities) at each step of a planned failover of uk to us (and
+// at the confirm step, which only a disaster failover of a dead uk has),
+// one run per step on a fresh lab: the run completes once new workers
+// start, and every change it makes happened exactly once, counted from the
 // components themselves (see effects).
 func TestFaultWorkerKilledAtEveryFailoverStep(t *testing.T) {
 	if testing.Short() {
@@ -113,6 +119,9 @@ func killedFailover(t *testing.T, base int, ks killStep) {
 	defer cancel()
 
 	in, ukOn := fs.prepPlannedFailover(ctx, "kill -9 at "+ks.step)
+	if ks.disaster {
+		in = fs.prepDisasterFailover(ctx, in)
+	}
 	if ks.adjust != nil {
 		ks.adjust(&in)
 	}
@@ -153,7 +162,29 @@ func killedFailover(t *testing.T, base int, ks killStep) {
 	require.Equal(t, workflows.StatusFailedOver, res.Status, res.Outcome)
 	require.True(t, res.Database.Promoted)
 	require.Equal(t, []string{"us-web-3"}, res.Capacity[0].Cloned)
-	requireOnce(t, fx1, ukOn)
+	if ks.disaster {
+		requireOnceDisaster(t, fx1)
+	} else {
+		requireOnce(t, fx1, ukOn)
+	}
+}
+
+// prepDisasterFailover turns the planned input into the disaster failover
+// of uk, and kills uk as a power cut would. As the monitor would, it
+// passes uk's last GTID (so the promotion counts what is missing instead
+// of dating the replica's idle time, which the killed probe's timeout
+// stretches past the max RPO) and the three nodes uk served.
+func (fs *faultStack) prepDisasterFailover(ctx context.Context, in workflows.FailoverSiteInput) workflows.FailoverSiteInput {
+	t := fs.t
+	t.Helper()
+	code, body := foGet(t, "http://"+fs.p.Sites[0].LB.Frontend+"/db")
+	require.Equal(t, http.StatusOK, code, body)
+	var gtid string
+	require.NoError(t, fs.rootDB("uk").QueryRowContext(ctx, "SELECT @@global.gtid_binlog_pos").Scan(&gtid))
+	require.NoError(t, fs.lab.KillSite(ctx, "uk"))
+	in.Mode, in.PrimaryGTID, in.DetectedAt = workflows.ModeDisaster, gtid, time.Now()
+	in.ServingAtFailedSite = map[string]int{"web": 3}
+	return in
 }
 
 // prepPlannedFailover readies the lab for the planned failover of uk to us
@@ -207,5 +238,21 @@ func requireOnce(t *testing.T, c effectCounts, ukOn []string) {
 	}
 	require.Empty(t, c.LB["uk"], "uk's HAProxy is not touched by a planned failover")
 	// One outcome event.
+	require.Equal(t, map[string]uint64{"mdc.events.failover.failed-over": 1}, c.Events)
+}
+
+// requireOnceDisaster checks the counts of one disaster failover of a dead
+// uk to us that cloned us-web-3 (uk's components are gone, so only us's
+// count).
+func requireOnceDisaster(t *testing.T, c effectCounts) {
+	t.Helper()
+	require.NotContains(t, c.VMEvents, "uk", "uk is dead")
+	require.Equal(t, map[string]int{"VmClonedEvent us-web-3": 1, "VmPoweredOnEvent us-web-3": 1}, c.VMEvents["us"], "us's vCenter")
+	require.Equal(t, 1, c.DBStatements["us"]["RESET SLAVE ALL"], "us's MariaDB promoted once: %v", c.DBStatements["us"])
+	require.Equal(t, 1, c.DBStatements["us"]["SET GLOBAL read_only=OFF"], "us's MariaDB made writable once: %v", c.DBStatements["us"])
+	// DNS at us: the record switched to us at once, with the cutover TTL.
+	require.Equal(t, map[string]int{"us": 1}, c.DNSChanges, "PowerDNS zone serials")
+	require.Equal(t, 1, c.LB["us"]["added us-web-3"], "us's HAProxy: %v", c.LB["us"])
+	require.Zero(t, c.LB["us"]["removed us-web-3"], "us's HAProxy: %v", c.LB["us"])
 	require.Equal(t, map[string]uint64{"mdc.events.failover.failed-over": 1}, c.Events)
 }
