@@ -62,16 +62,14 @@ func watchHistory(ctx context.Context, c client.Client, id string, match history
 			it := c.GetWorkflowHistory(ctx, id, "", true, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 			for it.HasNext() {
 				ev, err := it.Next()
-				var nf *serviceerror.NotFound
-				switch {
-				case errors.As(err, &nf):
-					// A child's history is followed from its initiation,
-					// before the child exists: ask again.
-					time.Sleep(20 * time.Millisecond)
-				case err != nil:
-					return
-				}
 				if err != nil {
+					var nf *serviceerror.NotFound
+					if !errors.As(err, &nf) {
+						return
+					}
+					// Asked before the workflow exists (a child is followed
+					// from its initiation): ask again.
+					time.Sleep(20 * time.Millisecond)
 					break
 				}
 				if ev.GetEventId() <= seen {
