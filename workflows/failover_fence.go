@@ -211,13 +211,22 @@ func vmOptions(site string, disaster bool) workflow.ActivityOptions {
 }
 
 // promoteOptions: Promote drains the relay log it received (up to 30 s)
-// before switching; it does not heartbeat all the way, so no heartbeat
-// timeout, a StartToClose above the drain instead.
+// before switching, so its StartToClose is above the drain. It heartbeats
+// between its peer probes (2 s each) and every second of the drain, so a
+// worker lost mid-promote is noticed at the heartbeat timeout and the
+// promotion retried on another worker, not after the 90 s: that time is
+// RTO. Promote is idempotent (a second run finds the server primary).
 func promoteOptions(site string) workflow.ActivityOptions {
 	o := apiOptions(site)
 	o.StartToCloseTimeout = 90 * time.Second
+	o.HeartbeatTimeout = promoteHeartbeat
 	return o
 }
+
+// promoteHeartbeat is above the longest silence in Promote: two peer
+// probes of probeTimeout (2 s) each, between heartbeats, in a three-site
+// platform, plus a slow MariaDB statement.
+const promoteHeartbeat = 15 * time.Second
 
 // promote makes the target's database the primary. Planned: wait until the
 // replica has the fenced primary's last GTID, then promote with no lag

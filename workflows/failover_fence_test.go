@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/microdc/mdc/activities/db"
@@ -257,4 +260,23 @@ func TestDisasterFailoverDoesNotWaitForTheFailedSite(t *testing.T) {
 	var payload FailoverEventPayload
 	require.NoError(t, json.Unmarshal(ev.Payload, &payload))
 	require.Equal(t, res.Fence.Unfenced, payload.Unfenced, "the event is published after the background fence ended")
+}
+
+// Promote heartbeats, so a worker lost in the middle of it is noticed at
+// the heartbeat timeout (seconds), not at its 90 s StartToClose: that wait
+// would all be RTO.
+func TestPromoteIsWatchedByAShortHeartbeatTimeout(t *testing.T) {
+	l := newFoLab(t)
+	l.down["uk"] = true
+	var hb, stc time.Duration
+	l.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == "Promote" {
+			hb, stc = info.HeartbeatTimeout, info.StartToCloseTimeout
+		}
+	})
+	res, _, err := l.run(foInput(ModeDisaster))
+	require.NoError(t, err)
+	require.Equal(t, StatusFailedOver, res.Status)
+	require.Equal(t, 15*time.Second, hb, "Promote's heartbeat timeout")
+	require.Greater(t, stc, hb, "StartToClose above the heartbeat timeout, which bounds a lost attempt")
 }

@@ -77,9 +77,14 @@ func (a *Activities) Promote(ctx context.Context, in PromoteInput) (PromoteResul
 		return PromoteResult{AlreadyPrimary: true, LagSource: LagNotReplicating, MissingTransactions: -1, GTID: st.gtidCurrent}, nil
 	}
 	res := PromoteResult{}
+	// Each peer probe may take probeTimeout; a heartbeat around them keeps
+	// the workflow's heartbeat timeout short, so a worker lost mid-promote
+	// is retried in seconds rather than at the StartToClose timeout.
+	heartbeat(ctx, "checking that the peers are fenced")
 	if res.UncheckedPeers, err = a.checkPeersFenced(ctx, s); err != nil {
 		return PromoteResult{}, err
 	}
+	heartbeat(ctx, "measuring the lag")
 	lag := a.measureLag(ctx, s, st, primaryGTID)
 	res.LagSeconds, res.LagSource, res.MissingTransactions = lag.seconds, lag.source, lag.missing
 	if lag.exceeds(in.MaxLag) && !in.Force {
