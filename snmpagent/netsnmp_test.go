@@ -1,7 +1,9 @@
 package snmpagent_test
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,7 +24,12 @@ func netsnmpWait(t *testing.T, wait, tool string, args ...string) (string, error
 	path, err := exec.LookPath(tool)
 	require.NoError(t, err, "%s not on PATH: install the Debian package snmp (apt-get install snmp)", tool)
 	cmd := exec.Command(path, append([]string{"-On", "-t", wait, "-r", "0"}, args...)...)
-	cmd.Env = append(cmd.Environ(), "MIBS=", "MIBDIRS=/nonexistent", "HOME="+t.TempDir())
+	// A persistent dir of its own, made beforehand: on a fresh machine the
+	// first run otherwise creates /var/lib/snmp/cert_indexes and says so
+	// on its output.
+	persist := t.TempDir()
+	require.NoError(t, os.Mkdir(filepath.Join(persist, "cert_indexes"), 0o700))
+	cmd.Env = append(cmd.Environ(), "MIBS=", "MIBDIRS=/nonexistent", "HOME="+t.TempDir(), "SNMP_PERSISTENT_DIR="+persist)
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
