@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -75,6 +76,24 @@ func (v *inv) vmsUnder(ctx context.Context, root types.ManagedObjectReference) (
 	if err := v.retrieve(ctx, root, "VirtualMachine", vmProps, &mos); err != nil {
 		return nil, err
 	}
+	return v.records(ctx, mos)
+}
+
+// vmsByRef reads the VMs refs point to; a VM removed meanwhile is left out.
+func (v *inv) vmsByRef(ctx context.Context, refs []types.ManagedObjectReference) ([]vmRec, error) {
+	var mos []mo.VirtualMachine
+	if err := property.DefaultCollector(v.c).Retrieve(ctx, refs, vmProps, &mos); err != nil {
+		if fault.Is(err, &types.ManagedObjectNotFound{}) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return v.records(ctx, mos)
+}
+
+// records turns VMs read from vCenter into vmRecs with host names, sorted
+// by name.
+func (v *inv) records(ctx context.Context, mos []mo.VirtualMachine) ([]vmRec, error) {
 	hostRefs := map[types.ManagedObjectReference]bool{}
 	for _, m := range mos {
 		if m.Runtime.Host != nil {
@@ -147,24 +166,40 @@ func (v *inv) vm(ctx context.Context, name string) (vmRec, error) {
 }
 
 // lookup is vm without the NotFound: ok is false when there is no such VM.
+// It reads only the names of the site's VMs, then every property of the
+// ones with that name: the full listing (siteVMs) carries every VM's
+// ExtraConfig, which made each lookup grow with the site (CloneVM took
+// 0.7 to 1.2 s at 50 VMs against 0.1 to 0.3 s for the clone itself).
 func (v *inv) lookup(ctx context.Context, name string) (vmRec, bool, error) {
-	vms, err := v.siteVMs(ctx)
+	f, err := v.folder(ctx, "")
 	if err != nil {
 		return vmRec{}, false, err
 	}
-	var found []vmRec
-	for _, r := range vms {
-		if r.Name == name {
-			found = append(found, r)
+	var names []mo.VirtualMachine
+	if err := v.retrieve(ctx, f.Reference(), "VirtualMachine", []string{"name"}, &names); err != nil {
+		return vmRec{}, false, err
+	}
+	var refs []types.ManagedObjectReference
+	for _, m := range names {
+		if m.Name == name {
+			refs = append(refs, m.Self)
 		}
 	}
-	switch len(found) {
+	switch len(refs) {
 	case 0:
 		return vmRec{}, false, nil
 	case 1:
-		return found[0], true, nil
+	default:
+		return vmRec{}, false, nameTaken("%s: %d VMs are called %q under %s: rename all but one so mdc can tell them apart", v.s.where(), len(refs), name, v.folderPath(""))
 	}
-	return vmRec{}, false, nameTaken("%s: %d VMs are called %q under %s: rename all but one so mdc can tell them apart", v.s.where(), len(found), name, v.folderPath(""))
+	recs, err := v.vmsByRef(ctx, refs)
+	if err != nil {
+		return vmRec{}, false, err
+	}
+	if len(recs) == 0 {
+		return vmRec{}, false, nil // removed between the two reads
+	}
+	return recs[0], true, nil
 }
 
 // tagsOf returns the non-empty ExtraConfig options starting with TagPrefix;
