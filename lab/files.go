@@ -144,6 +144,11 @@ func (l *Lab) WriteFiles() error {
 	for _, k := range names {
 		sb.WriteString("export " + k + "='" + env[k] + "'\n")
 	}
+	// The CLI finds this lab's platform file wherever the state dir is
+	// (mdc dev --state-dir, make dev STATE_DIR=...): without it, commands
+	// run from another shell looked in the default state dir.
+	sb.WriteString("# The platform file of this lab, for mdc's commands.\n")
+	sb.WriteString("export MDC_PLATFORM_FILE='" + l.PlatformPath() + "'\n")
 	return writeFileAtomic(l.EnvPath(), []byte(sb.String()), 0o600)
 }
 

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"net/netip"
+	"os/exec"
 
 	"github.com/microdc/mdc/dnsquery"
 
@@ -54,6 +55,11 @@ func TestLabComponentsAnswerForReal(t *testing.T) {
 	p, err := platform.Load(l.PlatformPath())
 	require.NoError(t, err)
 	require.Len(t, p.Sites, 2)
+	// Sourcing lab.env points mdc's commands at this lab's platform file,
+	// whatever the state dir.
+	out, err := exec.Command("bash", "-c", ". "+l.EnvPath()+" && printf %s \"$MDC_PLATFORM_FILE\"").Output()
+	require.NoError(t, err)
+	require.Equal(t, l.PlatformPath(), string(out))
 
 	for i, s := range l.Sites() {
 		t.Run(s.Name, func(t *testing.T) {
