@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"reflect"
 	"regexp"
@@ -24,6 +25,9 @@ var Example []byte
 // Problems in the file come back as a *ValidationError naming path.
 func Load(path string) (*Platform, error) {
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read platform file: %w: point MDC_PLATFORM_FILE at your platform file (`mdc dev` writes its lab's and exports it in <state>/lab/lab.env; `mdc validate` checks one)", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read platform file: %w", err)
 	}

@@ -188,6 +188,7 @@ func TestLoadMissingFile(t *testing.T) {
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	require.Contains(t, err.Error(), "read platform file: open ")
+	require.Contains(t, err.Error(), "point MDC_PLATFORM_FILE at your platform file", "says what to do")
 }
 
 func TestManyErrorsAreCollected(t *testing.T) {
