@@ -83,6 +83,11 @@ type SitePayload struct {
 	// it lets a disaster failover measure the data it loses (RPO) even when
 	// the primary was idle.
 	PrimaryGTID string `json:"primary_gtid,omitempty"`
+	// Serving is how many web nodes of each service (by name) the site was
+	// serving when the observer last listed them in the site's vCenter,
+	// before it went silent (site.down). A disaster failover starts at
+	// least as many at the target when the failed vCenter cannot be asked.
+	Serving map[string]int `json:"serving,omitempty"`
 }
 
 // LoadPayload is the payload of node.load.

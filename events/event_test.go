@@ -22,6 +22,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for _, ev := range []Event{
 		validLoad(),
 		{Version: 1, ID: "d1", Type: TypeSiteDown, Site: "uk", ObservedAt: time.Now().UTC()},
+		{Version: 1, ID: "d3", Type: TypeSiteDown, Site: "uk", ObservedAt: time.Now().UTC(), Payload: json.RawMessage(`{"misses":3,"primary_gtid":"0-1-7","serving":{"web":3}}`)},
 		{Version: 1, ID: "d2", Type: TypeSiteUp, Site: "uk", ObservedAt: time.Now().UTC(), Payload: json.RawMessage(`{"misses":3}`)},
 		{Version: 1, ID: "h1", Type: TypeNodeHealth, Site: "us", Subject: "n1", ObservedAt: time.Now().UTC(), Payload: json.RawMessage(`{"healthy":false,"detail":"503"}`)},
 		{Version: 1, ID: "x1", Type: TypeHostDisconnected, Site: "us", Subject: "esx1", ObservedAt: time.Now().UTC()},
@@ -77,6 +78,18 @@ func TestDecodeRejects(t *testing.T) {
 		{"misses not int", "payload", "misses", base(func(m map[string]any) {
 			m["type"] = "site.down"
 			m["payload"] = map[string]any{"misses": 1.5}
+		})},
+		{"negative serving", "payload.serving", "from 0 to 1000", base(func(m map[string]any) {
+			m["type"] = "site.down"
+			m["payload"] = map[string]any{"serving": map[string]any{"web": -1}}
+		})},
+		{"serving beyond any site", "payload.serving", "from 0 to 1000", base(func(m map[string]any) {
+			m["type"] = "site.down"
+			m["payload"] = map[string]any{"serving": map[string]any{"web": 100000}}
+		})},
+		{"serving not a count", "payload", "serving", base(func(m map[string]any) {
+			m["type"] = "site.down"
+			m["payload"] = map[string]any{"serving": map[string]any{"web": "three"}}
 		})},
 		{"health without verdict", "payload.healthy", "missing", base(func(m map[string]any) {
 			m["type"] = "node.health"

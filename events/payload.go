@@ -5,6 +5,11 @@ import (
 	"encoding/json"
 )
 
+// maxServing bounds a site.down's node count per service: far above any
+// micro data centre, low enough that a corrupt count cannot make a
+// failover clone thousands of VMs.
+const maxServing = 1000
+
 // validatePayload checks the payload's shape for the event's type.
 func validatePayload(ev Event) error {
 	raw := bytes.TrimSpace(ev.Payload)
@@ -16,10 +21,15 @@ func validatePayload(ev Event) error {
 		}
 		var p SitePayload
 		if err := strictUnmarshal(raw, &p); err != nil {
-			return fieldErr("payload", "%s expects {\"misses\": integer, \"since\": RFC 3339 time, \"primary_gtid\": text} (all optional): %v", ev.Type, err)
+			return fieldErr("payload", "%s expects {\"misses\": integer, \"since\": RFC 3339 time, \"primary_gtid\": text, \"serving\": {service: integer}} (all optional): %v", ev.Type, err)
 		}
 		if p.Misses != nil && *p.Misses < 0 {
 			return fieldErr("payload.misses", "is %d; expected an integer >= 0", *p.Misses)
+		}
+		for svc, n := range p.Serving {
+			if svc == "" || n < 0 || n > maxServing {
+				return fieldErr("payload.serving", "has %q: %d; expected a service name and a node count from 0 to %d", svc, n, maxServing)
+			}
 		}
 	case TypeNodeLoad:
 		if ev.Subject == "" {

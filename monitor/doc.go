@@ -33,7 +33,9 @@
 //     failover.misses consecutive misses, site.down (payload: misses,
 //     since = when the first missed heartbeat was due, primary_gtid = the
 //     last gtid_binlog_pos sampled from the site's database while it was up
-//     and writable, when its DSN is available). While the site stays down
+//     and writable, when its DSN is available; serving = the web nodes per
+//     service counted in the site's vCenter while it answered, when its
+//     vCenter credentials are available). While the site stays down
 //     site.down is published again every RepublishEvery heartbeats under a
 //     new ID, so that a trigger that restarted (or a vote that expired)
 //     regains this observer's vote; after failover.misses consecutive

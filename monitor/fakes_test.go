@@ -190,3 +190,19 @@ func runLoop(t *testing.T, loop func(context.Context)) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// fakeServing counts nodes as set; it fails while down is set, as a dead
+// site's vCenter would.
+type fakeServing struct {
+	web     atomic.Int64
+	down    atomic.Bool
+	samples atomic.Int64
+}
+
+func (f *fakeServing) Serving(context.Context) (map[string]int, error) {
+	f.samples.Add(1)
+	if f.down.Load() {
+		return nil, errors.New("vCenter does not answer")
+	}
+	return map[string]int{"web": int(f.web.Load())}, nil
+}

@@ -58,6 +58,11 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 	log := m.log.With("loop", "heartbeat", "site", site)
 	sampleFailed := newCondition(log, "sampling the database's GTID")
 	timeout := probeTimeout(interval)
+	var serving *servingCache
+	if smp := m.serving[site]; smp != nil {
+		serving = &servingCache{sampler: smp, every: m.tune.DiscoverInterval, timeout: max(m.tune.DiscoverInterval, 10*time.Second),
+			cond: newCondition(log, "counting the nodes the site serves in its vCenter")}
+	}
 	every(ctx, interval, func(due time.Time) {
 		// Each component has its own timeout inside ProbeSite; this bound
 		// only keeps a stuck probe from holding the loop.
@@ -84,6 +89,12 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 				st.gtid = g
 			}
 		}
+		if reachable && serving != nil {
+			serving.refresh(ctx, time.Now())
+		}
+		if serving != nil {
+			st.serving = serving.last()
+		}
 		v := st.observe(due, reachable)
 		if !reachable && st.missed == 1 && !st.down {
 			log.Debug("heartbeat missed", "probe", probeText(res, err))
@@ -99,7 +110,7 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 		switch v {
 		case verdictDown:
 			log.Warn("site unreachable: site.down published", "misses", st.missed, "since", st.since.Format(time.RFC3339Nano),
-				"primary_gtid", st.gtid != "", "event", ev.ID)
+				"primary_gtid", st.gtid != "", "serving", st.serving, "event", ev.ID)
 		case verdictStillDown:
 			// Debug: a long outage must not fill the log; the counters
 			// show the re-publishes every StatsInterval.
@@ -126,7 +137,7 @@ func (m *Monitor) siteEvent(site string, v siteVerdict, st *siteState, now time.
 			since = st.firstMiss
 		}
 		n := st.missed
-		p.Misses, p.Since, p.PrimaryGTID = &n, &since, st.gtid
+		p.Misses, p.Since, p.PrimaryGTID, p.Serving = &n, &since, st.gtid, st.serving
 		ev.Type = events.TypeSiteDown
 		// A new ID per publish: the re-publishes of one outage must not be
 		// dropped as duplicates; since and the count make it readable.

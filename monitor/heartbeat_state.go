@@ -27,10 +27,11 @@ type siteState struct {
 	answered  int       // consecutive answers while down
 
 	down     bool
-	since    time.Time // firstMiss of the outage that was declared
-	lastDown time.Time // last site.down published
-	repeats  int       // site.down published for this outage
-	gtid     string    // last primary GTID sampled while up
+	since    time.Time      // firstMiss of the outage that was declared
+	lastDown time.Time      // last site.down published
+	repeats  int            // site.down published for this outage
+	gtid     string         // last primary GTID sampled while up
+	serving  map[string]int // last nodes per service counted while up
 }
 
 // observe takes one heartbeat's outcome and returns what to publish.

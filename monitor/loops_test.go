@@ -65,6 +65,19 @@ func TestASiteObserverWatchesTheOtherSitesAndTheWitnessAll(t *testing.T) {
 	w2, err := New(context.Background(), o)
 	require.NoError(t, err)
 	require.Empty(t, w2.gtid)
+	// Other sites' vCenter credentials are optional too: with them, what
+	// each watched site serves is counted for its site.down.
+	require.Len(t, w.serving, 2)
+	require.Contains(t, m.serving, "us")
+	o.Env = func(n string) (string, bool) {
+		if n == "VC_PASS" {
+			return "", false
+		}
+		return testEnv(n)
+	}
+	w3, err := New(context.Background(), o)
+	require.NoError(t, err)
+	require.Empty(t, w3.serving)
 }
 
 // Band changes go out at once, a load wavering inside the hysteresis does
@@ -166,6 +179,38 @@ func TestHeartbeatsDeclareASiteDownAndUp(t *testing.T) {
 	require.NoError(t, jsonUnmarshal(up.Payload, &p))
 	require.Equal(t, 3, *p.Misses)
 	require.Equal(t, "us", up.Observer)
+}
+
+// A site.down carries what the site served when it last answered: counted
+// in its vCenter while it was up, kept when the vCenter dies with the site.
+func TestSiteDownCarriesWhatTheSiteServed(t *testing.T) {
+	prober := &fakeProber{}
+	tune := fast
+	tune.DiscoverInterval = 5 * time.Millisecond
+	m, rec := newTestMonitor(t, Options{Site: "us", Tuning: tune}, prober, nil, nil)
+	m.gtid = nil
+	srv := &fakeServing{}
+	srv.web.Store(2)
+	m.serving = map[string]servingSampler{"uk": srv}
+	runLoop(t, func(ctx context.Context) { m.watchSite(ctx, "uk") })
+	require.Eventually(t, func() bool { return srv.samples.Load() > 2 }, 5*time.Second, time.Millisecond)
+	srv.web.Store(4) // scaled out: the next sample sees it
+	n := srv.samples.Load()
+	require.Eventually(t, func() bool { return srv.samples.Load() > n+1 }, 5*time.Second, time.Millisecond)
+
+	srv.down.Store(true)
+	prober.down.Store("uk", true)
+	require.Eventually(t, func() bool { return len(rec.of(events.TypeSiteDown)) >= 2 }, 5*time.Second, time.Millisecond)
+	for _, ev := range rec.of(events.TypeSiteDown) {
+		var p events.SitePayload
+		require.NoError(t, jsonUnmarshal(ev.Payload, &p))
+		require.Equal(t, map[string]int{"web": 4}, p.Serving, "the last count from before the site went silent")
+	}
+	// Validated like any event: a trigger accepts it.
+	b, err := events.Encode(rec.of(events.TypeSiteDown)[0])
+	require.NoError(t, err)
+	_, err = events.Decode(b)
+	require.NoError(t, err)
 }
 
 // One observer's blip is its own vote only: the witness sees uk down, the

@@ -31,6 +31,7 @@ type Monitor struct {
 	watched []string
 	prober  siteProber
 	gtid    map[string]gtidSampler
+	serving map[string]servingSampler
 
 	// Site observer only (nil for the witness).
 	site    *platform.Site

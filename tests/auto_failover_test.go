@@ -8,8 +8,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/microdc/mdc/activities/lb"
+	"github.com/microdc/mdc/activities/vsphere"
 	"github.com/microdc/mdc/events"
+	"github.com/microdc/mdc/monitor"
 	"github.com/microdc/mdc/rto"
+	"github.com/microdc/mdc/workers"
 	"github.com/microdc/mdc/workflows"
 )
 
@@ -31,6 +35,19 @@ func TestAutoFailoverWhenASiteDies(t *testing.T) {
 	for _, site := range []string{"uk", "us"} {
 		require.Eventually(t, func() bool { return len(as.seen.where(events.TypeNodeLoad, site, "")) > 0 }, time.Minute, 100*time.Millisecond, site)
 	}
+	// uk scaled out to three nodes before the cut; us runs two. The us
+	// monitor and the witness count uk's nodes in its vCenter while it
+	// answers, their votes carry the count, and the failover starts as
+	// many at us although uk's vCenter is gone with it.
+	deps, err := workers.BuildDeps(p, as.st.Lab.Lookup, []string{uk.Name})
+	require.NoError(t, err)
+	_, err = deps.VSphere.CloneVM(ctx, vsphere.CloneVMInput{Site: "uk", Source: "web-template", Snapshot: "golden", Name: "uk-web-3",
+		Tags: map[string]string{vsphere.TagRole: "web", vsphere.TagService: "web", vsphere.TagSite: "uk"}, PowerOn: true})
+	require.NoError(t, err)
+	_, err = deps.VSphere.WaitForIP(ctx, vsphere.WaitForIPInput{Site: "uk", Name: "uk-web-3", Deadline: time.Now().Add(time.Minute)})
+	require.NoError(t, err)
+	// One sample later (every discover interval) both observers know.
+	time.Sleep(monitor.DefaultDiscoverInterval + time.Second)
 	code, body := foGet(t, "http://"+uk.LB.Frontend+"/db")
 	require.Equal(t, http.StatusOK, code, "a write at uk before the power cut: %s", body)
 	// One heartbeat after the write, so the monitors sampled its GTID.
@@ -81,4 +98,23 @@ func TestAutoFailoverWhenASiteDies(t *testing.T) {
 	require.LessOrEqual(t, res.RPOSeconds, p.Failover.MaxRPO.Duration.Seconds())
 	require.NotEmpty(t, as.seen.where(events.TypeSiteDown, "uk", ""))
 	require.Empty(t, as.seen.where(events.TypeSiteDown, "us", ""), "nobody lost us")
+	// Capacity: what uk served, from the votes, not the service minimum.
+	require.Len(t, res.Capacity, 1)
+	capa := res.Capacity[0]
+	require.Equal(t, 3, capa.Wanted, capa.WantedFrom)
+	require.Contains(t, capa.WantedFrom, "last seen serving at uk")
+	require.Len(t, capa.Nodes, 3, "us serves as many nodes as uk did")
+	require.Len(t, capa.Cloned, 1, "one more than the two us had")
+	var servers lb.ListServersResult
+	usDeps, err := workers.BuildDeps(p, as.st.Lab.Lookup, []string{us.Name})
+	require.NoError(t, err)
+	servers, err = usDeps.LB.ListServers(ctx, lb.ListServersInput{Site: "us"})
+	require.NoError(t, err)
+	up := 0
+	for _, s := range servers.Servers {
+		if s.State == lb.StateUp {
+			up++
+		}
+	}
+	require.Equal(t, 3, up, "three nodes UP in the us load balancer: %+v", servers.Servers)
 }

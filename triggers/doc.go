@@ -44,7 +44,7 @@
 // With the site.down rule active, site.down and site.up events are votes: the
 // latest observation of each observer about each site is kept in the
 // JetStream key-value bucket MDC_SITE_VOTES under <site>.<observer> (state,
-// observed_at, since, primary_gtid, event ID), so a restarted trigger, or a
+// observed_at, since, primary_gtid, serving, event ID), so a restarted trigger, or a
 // second one, counts the same votes. Writes are compare-and-set on the key's
 // revision, and an observation older (by observed_at) than the stored one
 // never replaces it. site.up withdraws its observer's vote. A down vote
@@ -59,8 +59,10 @@
 // (nothing starts, whatever one observer says); a quorum starts
 // FailoverSite with DetectedAt = the earliest since (else observed_at)
 // among the counted votes, which starts the RTO clock at the first missed
-// heartbeat, and PrimaryGTID = the freshest primary_gtid among them, which
-// lets the promotion count the transactions lost.
+// heartbeat, PrimaryGTID = the freshest primary_gtid among them, which
+// lets the promotion count the transactions lost, and ServingAtFailedSite =
+// the most nodes per service among their serving counts, which the
+// failover starts at the target when the failed vCenter is gone too.
 //
 // Duplicates and flapping fold into one failover at three levels:
 //   - the incident: the quorum that started (or joined) a failover is kept

@@ -32,5 +32,15 @@ func DisasterFailoverInput(p *platform.Platform, req FailoverRequest) (workflows
 	in.RequestedBy = "mdc-trigger"
 	in.DetectedAt = req.DetectedAt
 	in.PrimaryGTID = req.PrimaryGTID
+	// Only the platform's services: a vote cannot add work for a service
+	// the failover does not know.
+	for _, svc := range in.Services {
+		if n := req.Serving[svc.Name]; n > 0 {
+			if in.ServingAtFailedSite == nil {
+				in.ServingAtFailedSite = map[string]int{}
+			}
+			in.ServingAtFailedSite[svc.Name] = n
+		}
+	}
 	return in, nil
 }

@@ -13,13 +13,15 @@ import (
 func TestDisasterFailoverInput(t *testing.T) {
 	p := testPlatform(t)
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
-	in, err := DisasterFailoverInput(p, FailoverRequest{FailedSite: "uk", DetectedAt: at, PrimaryGTID: "0-1-42", Observers: []string{"witness", "us"}, Quorum: 2})
+	in, err := DisasterFailoverInput(p, FailoverRequest{FailedSite: "uk", DetectedAt: at, PrimaryGTID: "0-1-42", Observers: []string{"witness", "us"}, Quorum: 2,
+		Serving: map[string]int{"web": 3, "gone": 5}})
 	require.NoError(t, err)
 	require.Equal(t, "uk", in.FailedSite)
 	require.Equal(t, "us", in.TargetSite)
 	require.Equal(t, workflows.ModeDisaster, in.Mode)
 	require.Equal(t, at, in.DetectedAt)
 	require.Equal(t, "0-1-42", in.PrimaryGTID)
+	require.Equal(t, map[string]int{"web": 3}, in.ServingAtFailedSite, "the platform's services only")
 	require.Equal(t, "mdc-trigger", in.RequestedBy)
 	require.Equal(t, "site.down from 2 observers (us, witness), quorum 2", in.Reason)
 

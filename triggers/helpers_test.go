@@ -84,13 +84,19 @@ func loadEvent(i int, site string) events.Event {
 	}
 }
 
+// servedSaw is how many web nodes each observer counted at a site before
+// it went down: observers sample at different times.
+var servedSaw = map[string]int{"us": 2, "uk": 2, "witness": 3}
+
 func siteDown(id, site string) events.Event { return downFrom(id, site, "us", time.Now()) }
 
 // downFrom is observer's site.down about site, observed at at; the outage
-// began a second earlier and the primary's GTID names the observer.
+// began a second earlier, the primary's GTID names the observer, and the
+// site served as many web nodes as servedSaw says the observer counted.
 func downFrom(id, site, observer string, at time.Time) events.Event {
 	since := at.Add(-time.Second).UTC()
-	pl, _ := events.NewPayload(events.SitePayload{Since: &since, PrimaryGTID: "0-1-" + observer})
+	pl, _ := events.NewPayload(events.SitePayload{Since: &since, PrimaryGTID: "0-1-" + observer,
+		Serving: map[string]int{"web": servedSaw[observer]}})
 	return events.Event{Version: 1, ID: id, Type: events.TypeSiteDown, Site: site, Observer: observer, ObservedAt: at.UTC(), Payload: pl}
 }
 

@@ -27,7 +27,7 @@ func (t *Trigger) siteVote(ctx context.Context, ev events.Event) error {
 				return Permanent(fmt.Errorf("event %s: payload: %w", ev.ID, err))
 			}
 		}
-		v.Since, v.PrimaryGTID = pl.Since, pl.PrimaryGTID
+		v.Since, v.PrimaryGTID, v.Serving = pl.Since, pl.PrimaryGTID, pl.Serving
 	}
 	stored, err := t.votes.record(ctx, ev.Site, ev.Observer, v)
 	if err != nil {
@@ -95,7 +95,7 @@ func (t *Trigger) evaluate(ctx context.Context, ev events.Event) error {
 		return Permanent(err)
 	}
 	req := FailoverRequest{FailedSite: ev.Site, TargetSite: target, DetectedAt: tl.DetectedAt,
-		PrimaryGTID: tl.PrimaryGTID, Observers: tl.Down, Quorum: tl.Quorum}
+		PrimaryGTID: tl.PrimaryGTID, Serving: tl.Serving, Observers: tl.Down, Quorum: tl.Quorum}
 	res, err := t.o.Starter.StartFailover(ctx, p, req)
 	if err != nil {
 		return err

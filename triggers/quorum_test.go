@@ -75,6 +75,7 @@ func TestOneObserverNeverFailsASiteOver(t *testing.T) {
 	// us's latest vote (its 20th) says the outage began a second before it.
 	require.True(t, req.DetectedAt.Equal(t0.Add(19*500*time.Millisecond-time.Second)), "DetectedAt %s", req.DetectedAt)
 	require.Equal(t, "0-1-witness", req.PrimaryGTID)
+	require.Equal(t, map[string]int{"web": 3}, req.Serving)
 	require.EqualValues(t, 1, r.tr.Stats().Started)
 }
 

@@ -28,6 +28,9 @@ type FailoverRequest struct {
 	DetectedAt time.Time
 	// PrimaryGTID is the freshest primary_gtid among the quorum's votes.
 	PrimaryGTID string
+	// Serving is the most nodes per service the quorum's votes say the
+	// failed site served (Tally.Serving).
+	Serving map[string]int
 	// Observers are the observers whose down votes made the quorum.
 	Observers []string
 	Quorum    int

@@ -126,6 +126,7 @@ func TestDuplicateSiteDownStartsOneFailover(t *testing.T) {
 	require.Equal(t, workflows.ModeDisaster, in.Mode)
 	require.True(t, in.DetectedAt.Equal(t0.Add(-time.Second)), "DetectedAt is the earliest since of the quorum: %s", in.DetectedAt)
 	require.Equal(t, "0-1-witness", in.PrimaryGTID, "the freshest vote's GTID")
+	require.Equal(t, map[string]int{"web": 3}, in.ServingAtFailedSite, "the most nodes a vote saw the site serve")
 	require.Equal(t, "site.down from 2 observers (us, witness), quorum 2", in.Reason)
 
 	// The trigger keeps running: the next site's outage starts its own failover.

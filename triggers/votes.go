@@ -24,6 +24,9 @@ type Vote struct {
 	Since *time.Time `json:"since,omitempty"`
 	// PrimaryGTID is the site database's last position the observer saw.
 	PrimaryGTID string `json:"primary_gtid,omitempty"`
+	// Serving is the nodes per service the observer last counted at the
+	// site while it answered (site.down payload), if it said.
+	Serving map[string]int `json:"serving,omitempty"`
 	// Event is the ID of the event that cast the vote, for people.
 	Event string `json:"event"`
 }
@@ -56,6 +59,10 @@ type Tally struct {
 	DetectedAt time.Time
 	// PrimaryGTID is the freshest primary_gtid among the counted votes.
 	PrimaryGTID string
+	// Serving is, per service, the most nodes a counted vote says the
+	// site served: the failover starts at least as many, and a count a
+	// little stale errs towards capacity. Nil when no vote said.
+	Serving map[string]int
 }
 
 // Reached reports whether enough distinct observers report the site down.
@@ -82,6 +89,12 @@ func tally(votes map[string]Vote, now time.Time, lifetime time.Duration, quorum 
 			}
 			if v.PrimaryGTID != "" && (gtidAt.IsZero() || v.ObservedAt.After(gtidAt)) {
 				t.PrimaryGTID, gtidAt = v.PrimaryGTID, v.ObservedAt
+			}
+			for svc, n := range v.Serving {
+				if t.Serving == nil {
+					t.Serving = map[string]int{}
+				}
+				t.Serving[svc] = max(t.Serving[svc], n)
 			}
 		}
 	}

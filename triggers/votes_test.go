@@ -22,10 +22,10 @@ func TestTally(t *testing.T) {
 	at := func(d time.Duration) time.Time { return now.Add(d) }
 	since := at(-20 * time.Second)
 	votes := map[string]Vote{
-		"us":      {State: VoteDown, ObservedAt: at(-2 * time.Second), Since: &since, PrimaryGTID: "0-1-10"},
-		"witness": {State: VoteDown, ObservedAt: at(-time.Second), PrimaryGTID: "0-1-12"},
-		"fr":      {State: VoteUp, ObservedAt: at(-time.Second)},
-		"old":     {State: VoteDown, ObservedAt: at(-13 * time.Second), PrimaryGTID: "0-1-99"},
+		"us":      {State: VoteDown, ObservedAt: at(-2 * time.Second), Since: &since, PrimaryGTID: "0-1-10", Serving: map[string]int{"web": 3, "api": 1}},
+		"witness": {State: VoteDown, ObservedAt: at(-time.Second), PrimaryGTID: "0-1-12", Serving: map[string]int{"web": 2}},
+		"fr":      {State: VoteUp, ObservedAt: at(-time.Second), Serving: map[string]int{"web": 9}},
+		"old":     {State: VoteDown, ObservedAt: at(-13 * time.Second), PrimaryGTID: "0-1-99", Serving: map[string]int{"web": 8}},
 		"future":  {State: VoteDown, ObservedAt: at(time.Minute)},
 	}
 	tl := tally(votes, now, life, 2)
@@ -35,6 +35,7 @@ func TestTally(t *testing.T) {
 	require.Equal(t, []string{"future", "old"}, tl.Expired, "too old, or dated beyond the lifetime ahead")
 	require.Equal(t, since, tl.DetectedAt, "the earliest since of the counted votes")
 	require.Equal(t, "0-1-12", tl.PrimaryGTID, "the freshest counted vote's GTID; expired votes give none")
+	require.Equal(t, map[string]int{"web": 3, "api": 1}, tl.Serving, "the most per service among the counted votes only")
 
 	// Withdrawal: the observer's latest vote is up.
 	votes["witness"] = Vote{State: VoteUp, ObservedAt: now}
@@ -53,6 +54,7 @@ func TestTally(t *testing.T) {
 	tl = tally(map[string]Vote{"us": {State: VoteDown, ObservedAt: now}}, now, life, 1)
 	require.True(t, tl.Reached())
 	require.Equal(t, now, tl.DetectedAt)
+	require.Nil(t, tl.Serving, "no vote said what the site served")
 	require.False(t, tally(nil, now, life, 0).Reached(), "a quorum of 0 is never reached")
 }
 

@@ -41,7 +41,9 @@ powered-on VMs of each service, listed from vCenter every --discover-interval.
 
 Secrets come from the variables the platform file names: the site's vCenter
 credentials and SNMP community are required; other sites' database DSNs are used
-when set (to report the primary's last GTID with site.down). Runs until interrupted.`,
+when set (to report the primary's last GTID with site.down), and their vCenter
+credentials (to report with site.down how many nodes the site served, which the
+failover starts at the target). Runs until interrupted.`,
 		Example: `  # at site uk, with the platform file and secrets of a real deployment
   MDC_SITE=uk MDC_PLATFORM_FILE=/etc/mdc/platform.yaml mdc monitor
 

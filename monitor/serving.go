@@ -1,0 +1,119 @@
+package monitor
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/microdc/mdc/activities/vsphere"
+	"github.com/microdc/mdc/platform"
+)
+
+// servingSampler counts the web nodes a watched site serves, by service.
+type servingSampler interface {
+	Serving(ctx context.Context) (map[string]int, error)
+}
+
+// Serving counts the nodes vcenterLister lists, by service: what the site
+// serves (powered on, tagged with the service and the site, with an IP).
+func (l *vcenterLister) Serving(ctx context.Context) (map[string]int, error) {
+	nodes, err := l.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(l.services))
+	for _, svc := range l.services {
+		out[svc.Name] = 0
+	}
+	for _, n := range nodes {
+		out[n.Service]++
+	}
+	return out, nil
+}
+
+// servingSamplers builds a sampler for each watched site whose vCenter
+// credentials the monitor has. They are optional, like other sites' DSNs:
+// without them a site.down carries no serving counts, and a disaster
+// failover that cannot ask the failed vCenter starts the service minimum.
+func servingSamplers(p *platform.Platform, env platform.Env, watched []string) map[string]servingSampler {
+	cfgs := map[string]vsphere.SiteConfig{}
+	for _, name := range watched {
+		s, ok := p.Site(name)
+		if !ok {
+			continue
+		}
+		user, pass, err := p.VCenterCredentials(name, env)
+		if err != nil {
+			continue
+		}
+		vc := s.VCenter
+		cfgs[name] = vsphere.SiteConfig{
+			URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
+			Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
+			ResourcePool: vc.ResourcePool,
+		}
+	}
+	out := map[string]servingSampler{}
+	if len(cfgs) == 0 {
+		return out
+	}
+	a := vsphere.New(cfgs)
+	for name := range cfgs {
+		out[name] = &vcenterLister{vc: a, site: name, services: p.Services}
+	}
+	return out
+}
+
+// servingCache keeps a watched site's last serving counts. Samples run in
+// the background, one at a time, so a slow vCenter never delays a
+// heartbeat; a failed sample keeps the last good counts (a site going down
+// takes its vCenter with it, and the counts from before are the ones a
+// failover needs).
+type servingCache struct {
+	sampler servingSampler
+	every   time.Duration
+	timeout time.Duration
+	cond    *condition
+
+	mu       sync.Mutex
+	counts   map[string]int
+	at       time.Time // when the last sample was started
+	inFlight bool
+}
+
+// refresh starts a sample when the last one is older than every and none
+// is running. The heartbeat loop calls it only while the site answers.
+func (c *servingCache) refresh(ctx context.Context, now time.Time) {
+	c.mu.Lock()
+	if c.inFlight || (!c.at.IsZero() && now.Sub(c.at) < c.every) {
+		c.mu.Unlock()
+		return
+	}
+	c.inFlight, c.at = true, now
+	c.mu.Unlock()
+	go func() {
+		sctx, cancel := context.WithTimeout(ctx, c.timeout)
+		counts, err := c.sampler.Serving(sctx)
+		cancel()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.inFlight = false
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			c.cond.fail(err)
+			return
+		}
+		c.cond.ok()
+		c.counts = counts
+	}()
+}
+
+// last is a copy of the last good counts; nil before the first.
+func (c *servingCache) last() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.counts)
+}
