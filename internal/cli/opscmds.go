@@ -121,7 +121,16 @@ func newFailbackCmd(cfg *config.Config) *cobra.Command {
 		Short: "Reprotect a returned site and, with --switch-back, fail back to it (Failback)",
 		Long: `failback resyncs the returned site's database as a replica of the current primary,
 re-replicates its protected VMs, repairs its DNS servers and, with --switch-back,
-runs a planned FailoverSite back to it.`,
+runs a planned FailoverSite back to it.
+
+After --switch-back the site you left is fenced as any planned failover leaves it:
+its web VMs are powered off and its database is read-only and not replicating.
+Restore protection with ` + "`mdc provision <that site>`" + ` (its VMs, LB servers and DNS,
+and its database as a replica of SITE), then ` + "`mdc provision SITE`" + ` so each site's
+region is answered by its own site again.`,
+		Example: `  mdc failback uk                 # reprotect uk; us stays primary
+  mdc failback uk --switch-back --follow
+  mdc provision us && mdc provision uk   # after --switch-back: both sites protected again`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return w.start(cmd, func(p *platform.Platform) (client.StartWorkflowOptions, string, any, error) {
 				cur := current
