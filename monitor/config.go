@@ -67,12 +67,7 @@ func (m *Monitor) buildLocal() error {
 	if err != nil {
 		return fmt.Errorf("monitor for site %s needs the site's SNMP community: %w", name, err)
 	}
-	vc := s.VCenter
-	m.vcCfg = vsphere.SiteConfig{
-		URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
-		Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
-		ResourcePool: vc.ResourcePool,
-	}
+	m.vcCfg = vsphere.SiteConfigOf(s.VCenter, user, pass)
 	m.site = s
 	m.vc = vsphere.New(map[string]vsphere.SiteConfig{name: m.vcCfg})
 	m.lister = &vcenterLister{vc: m.vc, site: name, services: p.Services}

@@ -89,10 +89,10 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 				st.gtid = g
 			}
 		}
-		if reachable && serving != nil {
-			serving.refresh(ctx, time.Now())
-		}
 		if serving != nil {
+			if reachable {
+				serving.refresh(ctx, time.Now())
+			}
 			st.serving = serving.last()
 		}
 		v := st.observe(due, reachable)

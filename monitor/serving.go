@@ -47,12 +47,7 @@ func servingSamplers(p *platform.Platform, env platform.Env, watched []string) m
 		if err != nil {
 			continue
 		}
-		vc := s.VCenter
-		cfgs[name] = vsphere.SiteConfig{
-			URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
-			Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
-			ResourcePool: vc.ResourcePool,
-		}
+		cfgs[name] = vsphere.SiteConfigOf(s.VCenter, user, pass)
 	}
 	out := map[string]servingSampler{}
 	if len(cfgs) == 0 {

@@ -39,7 +39,7 @@ func TestAutoFailoverWhenASiteDies(t *testing.T) {
 	// monitor and the witness count uk's nodes in its vCenter while it
 	// answers, their votes carry the count, and the failover starts as
 	// many at us although uk's vCenter is gone with it.
-	deps, err := workers.BuildDeps(p, as.st.Lab.Lookup, []string{uk.Name})
+	deps, err := workers.BuildDeps(p, as.st.Lab.Lookup, []string{uk.Name, us.Name})
 	require.NoError(t, err)
 	_, err = deps.VSphere.CloneVM(ctx, vsphere.CloneVMInput{Site: "uk", Source: "web-template", Snapshot: "golden", Name: "uk-web-3",
 		Tags: map[string]string{vsphere.TagRole: "web", vsphere.TagService: "web", vsphere.TagSite: "uk"}, PowerOn: true})
@@ -105,10 +105,7 @@ func TestAutoFailoverWhenASiteDies(t *testing.T) {
 	require.Contains(t, capa.WantedFrom, "last seen serving at uk")
 	require.Len(t, capa.Nodes, 3, "us serves as many nodes as uk did")
 	require.Len(t, capa.Cloned, 1, "one more than the two us had")
-	var servers lb.ListServersResult
-	usDeps, err := workers.BuildDeps(p, as.st.Lab.Lookup, []string{us.Name})
-	require.NoError(t, err)
-	servers, err = usDeps.LB.ListServers(ctx, lb.ListServersInput{Site: "us"})
+	servers, err := deps.LB.ListServers(ctx, lb.ListServersInput{Site: "us"})
 	require.NoError(t, err)
 	up := 0
 	for _, s := range servers.Servers {

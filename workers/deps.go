@@ -68,12 +68,7 @@ func BuildDeps(p *platform.Platform, env platform.Env, sites []string) (Deps, er
 			return Deps{}, vcErr
 		}
 		if vcErr == nil {
-			vc := s.VCenter
-			vcs[name] = vsphere.SiteConfig{
-				URL: vc.URL, Insecure: vc.Insecure, Username: user, Password: pass, Datacenter: vc.Datacenter,
-				Cluster: vc.Cluster, Hosts: vc.Hosts, Datastore: vc.Datastore, Network: vc.Network, Folder: vc.Folder,
-				ResourcePool: vc.ResourcePool,
-			}
+			vcs[name] = vsphere.SiteConfigOf(s.VCenter, user, pass)
 		}
 		if !own {
 			continue

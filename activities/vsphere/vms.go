@@ -185,11 +185,10 @@ func (v *inv) lookup(ctx context.Context, name string) (vmRec, bool, error) {
 			refs = append(refs, m.Self)
 		}
 	}
-	switch len(refs) {
-	case 0:
+	if len(refs) == 0 {
 		return vmRec{}, false, nil
-	case 1:
-	default:
+	}
+	if len(refs) > 1 {
 		return vmRec{}, false, nameTaken("%s: %d VMs are called %q under %s: rename all but one so mdc can tell them apart", v.s.where(), len(refs), name, v.folderPath(""))
 	}
 	recs, err := v.vmsByRef(ctx, refs)
