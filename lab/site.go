@@ -180,7 +180,7 @@ func (s *Site) startWatch(ctx context.Context) error {
 				once.Do(func() { close(initial) })
 				return
 			}
-			ev := node.VMEvent{Name: st.Name, Role: st.Tags["mdc.role"], Service: st.Tags["mdc.service"], PoweredOn: st.PoweredOn, Deleted: st.Deleted}
+			ev := node.VMEvent{Name: st.Name, Ref: st.Ref, Role: st.Tags["mdc.role"], Service: st.Tags["mdc.service"], PoweredOn: st.PoweredOn, Deleted: st.Deleted}
 			if err := s.nodes.Handle(wctx, ev); err != nil {
 				s.lab.log.Warn("web node did not follow its VM", "site", s.Name, "vm", st.Name, "err", err)
 			}

@@ -22,7 +22,11 @@ const defaultMaxNodes = 241
 // VMEvent is a vSphere VM's state as the lab's event watcher saw it.
 type VMEvent struct {
 	Name, Role, Service string
-	PoweredOn, Deleted  bool
+	// Ref is vSphere's managed object ID of the VM ("" when unknown). A
+	// name can be reused after its VM is destroyed; Ref tells the new VM
+	// from the old one whatever order their events arrive in.
+	Ref                string
+	PoweredOn, Deleted bool
 }
 
 // IPReporter publishes a node's address as its VM's guest IP in vSphere,
@@ -65,7 +69,8 @@ type Manager struct {
 // vmState is what the Manager knows about one web VM.
 type vmState struct {
 	service  string
-	node     *Node // nil while powered off
+	ref      string // the VM's managed object ID, once an event carried it
+	node     *Node  // nil while powered off
 	gen      uint64
 	reported bool // the running node's IP reached vSphere
 }
@@ -115,6 +120,20 @@ func (m *Manager) Handle(ctx context.Context, ev VMEvent) error {
 		m.mu.Unlock()
 		return nil
 	}
+	if known && ev.Ref != "" && st.ref != "" && ev.Ref != st.ref {
+		if ev.Deleted { // the old VM of a reused name: its node is gone already
+			m.mu.Unlock()
+			return nil
+		}
+		// A new VM under a known name: the old VM's node is not this
+		// VM's, and the new VM has no guest IP yet.
+		if err := m.stopLocked(ev.Name, st); err != nil {
+			m.log.Warn("stop the node of a replaced VM", "vm", ev.Name, "err", err)
+		}
+	}
+	if known && ev.Ref != "" {
+		st.ref = ev.Ref
+	}
 	switch {
 	case ev.Deleted:
 		defer m.mu.Unlock()
@@ -136,7 +155,7 @@ func (m *Manager) Handle(ctx context.Context, ev VMEvent) error {
 	}
 
 	if !known {
-		st = &vmState{}
+		st = &vmState{ref: ev.Ref}
 		m.vms[ev.Name] = st
 	}
 	if st.node == nil { // a running node keeps the service it started with

@@ -192,6 +192,31 @@ func TestManagerReportFailureIsRetried(t *testing.T) {
 	require.Len(t, rep.Calls(), 2)
 }
 
+// A VM destroyed and re-cloned under the same name is a new VM whatever
+// order its events arrive in: the new VM gets its guest IP reported, and
+// the old VM's late deletion does not stop the new VM's node.
+func TestManagerTellsAReusedNameByItsRef(t *testing.T) {
+	ctx := context.Background()
+	rep := &reporter{}
+	m := newManager(t, rep, "")
+	withRef := func(ev node.VMEvent, ref string) node.VMEvent { ev.Ref = ref; return ev }
+
+	require.NoError(t, m.Handle(ctx, withRef(on("uk-web-1"), "vm-1")))
+	require.NoError(t, m.Handle(ctx, withRef(on("uk-web-1"), "vm-9")), "the clone's power-on before the old VM's deletion")
+	require.Equal(t, []string{"uk-web-1=127.53.0.10", "uk-web-1=127.53.0.10"}, rep.Calls(), "the new VM's IP is reported")
+	require.NoError(t, m.Handle(ctx, withRef(del("uk-web-1"), "vm-1")))
+	requireServing(t, "127.53.0.10", "uk-web-1")
+	require.NoError(t, m.Handle(ctx, withRef(on("uk-web-1"), "vm-9")))
+	require.Len(t, rep.Calls(), 2, "a repeated event of the new VM reports nothing")
+
+	// The order the watcher now uses: deletion, then the new VM.
+	require.NoError(t, m.Handle(ctx, withRef(del("uk-web-1"), "vm-9")))
+	requireDown(t, "127.53.0.10")
+	require.NoError(t, m.Handle(ctx, withRef(on("uk-web-1"), "vm-12")))
+	requireServing(t, "127.53.0.10", "uk-web-1")
+	require.Len(t, rep.Calls(), 3)
+}
+
 func TestManagerErrors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/vmware/govmomi/property"
@@ -118,18 +119,7 @@ func (w *watcher) session(ctx context.Context) (progressed bool, err error) {
 		if err := mo.LoadObjectContent(res.Returnval, &vms); err != nil {
 			return progressed, fmt.Errorf("vcenter %s: watch: decode VMs: %w", w.v.o.Site, err)
 		}
-		seen := map[string]bool{}
-		for _, vm := range vms {
-			seen[vm.Self.Value] = true
-			w.report(vm)
-		}
-		// VMs known before but absent now were deleted (possibly while the
-		// site was unreachable).
-		for ref := range w.known {
-			if !seen[ref] {
-				w.gone(ref)
-			}
-		}
+		w.apply(vms)
 		progressed = true
 		if !w.listed {
 			w.listed = true
@@ -142,6 +132,29 @@ func (w *watcher) session(ctx context.Context) (progressed bool, err error) {
 			return progressed, ErrClosed
 		case <-time.After(watchPoll):
 		}
+	}
+}
+
+// apply reports one full listing of the VMs: first the VMs known before but
+// absent now (deleted, possibly while the site was unreachable), then every
+// listed VM that changed. Deletions go first because a name can be reused
+// between two polls: us-web-1 is destroyed and ProvisionSite's next clone is
+// named us-web-1 again. Reported the other way round, the new VM's power-on
+// reached the node manager while the old VM's node still ran (so no guest IP
+// was set on the new VM, and WaitForIP timed out) and the old VM's deletion
+// then stopped that node.
+func (w *watcher) apply(vms []mo.VirtualMachine) {
+	seen := make(map[string]bool, len(vms))
+	for _, vm := range vms {
+		seen[vm.Self.Value] = true
+	}
+	for _, ref := range slices.Sorted(maps.Keys(w.known)) {
+		if !seen[ref] {
+			w.gone(ref)
+		}
+	}
+	for _, vm := range vms {
+		w.report(vm)
 	}
 }
 
