@@ -40,7 +40,7 @@ func (m *Monitor) build() error {
 		return fmt.Errorf("monitor %s: %w", m.name, err)
 	}
 	m.prober = prober
-	m.serving = servingSamplers(p, env, m.watched)
+	m.buildServing(p, env)
 	m.gtid = map[string]gtidSampler{}
 	if len(dbs) > 0 {
 		sampler := dbSampler{a: db.New(dbs)}

@@ -58,11 +58,7 @@ func (m *Monitor) watchSite(ctx context.Context, site string) {
 	log := m.log.With("loop", "heartbeat", "site", site)
 	sampleFailed := newCondition(log, "sampling the database's GTID")
 	timeout := probeTimeout(interval)
-	var serving *servingCache
-	if smp := m.serving[site]; smp != nil {
-		serving = &servingCache{sampler: smp, every: m.tune.DiscoverInterval, timeout: max(m.tune.DiscoverInterval, 10*time.Second),
-			cond: newCondition(log, "counting the nodes the site serves in its vCenter")}
-	}
+	serving := m.serving[site]
 	every(ctx, interval, func(due time.Time) {
 		// Each component has its own timeout inside ProbeSite; this bound
 		// only keeps a stuck probe from holding the loop.

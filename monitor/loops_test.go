@@ -191,7 +191,7 @@ func TestSiteDownCarriesWhatTheSiteServed(t *testing.T) {
 	m.gtid = nil
 	srv := &fakeServing{}
 	srv.web.Store(2)
-	m.serving = map[string]servingSampler{"uk": srv}
+	m.serving = map[string]*servingCache{"uk": newServingCache(srv, tune.DiscoverInterval, m.log)}
 	runLoop(t, func(ctx context.Context) { m.watchSite(ctx, "uk") })
 	require.Eventually(t, func() bool { return srv.samples.Load() > 2 }, 5*time.Second, time.Millisecond)
 	srv.web.Store(4) // scaled out: the next sample sees it
@@ -206,6 +206,8 @@ func TestSiteDownCarriesWhatTheSiteServed(t *testing.T) {
 		require.NoError(t, jsonUnmarshal(ev.Payload, &p))
 		require.Equal(t, map[string]int{"web": 4}, p.Serving, "the last count from before the site went silent")
 	}
+	require.Equal(t, map[string]int{"web": 4}, m.ServingSeen("uk"), "what the next site.down carries")
+	require.Nil(t, m.ServingSeen("us"), "a monitor does not count its own site")
 	// Validated like any event: a trigger accepts it.
 	b, err := events.Encode(rec.of(events.TypeSiteDown)[0])
 	require.NoError(t, err)

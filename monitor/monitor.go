@@ -31,7 +31,10 @@ type Monitor struct {
 	watched []string
 	prober  siteProber
 	gtid    map[string]gtidSampler
-	serving map[string]servingSampler
+	// serving counts each watched site's nodes in its vCenter (servingVC)
+	// while the site answers.
+	serving   map[string]*servingCache
+	servingVC *vsphere.Activities
 
 	// Site observer only (nil for the witness).
 	site    *platform.Site
@@ -101,15 +104,17 @@ func (m *Monitor) Run(ctx context.Context) error {
 }
 
 // Close releases the NATS connection (when New made it) and the vCenter
-// session; call it after Run returned.
+// sessions; call it after Run returned.
 func (m *Monitor) Close() {
 	if m.closePub != nil {
 		m.closePub()
 	}
-	if m.vc != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultPublishTimeout)
-		defer cancel()
-		vsphere.Logout(ctx, m.vc)
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultPublishTimeout)
+	defer cancel()
+	for _, vc := range []*vsphere.Activities{m.vc, m.servingVC} {
+		if vc != nil {
+			vsphere.Logout(ctx, vc)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"sync"
 	"time"
@@ -32,13 +33,15 @@ func (l *vcenterLister) Serving(ctx context.Context) (map[string]int, error) {
 	return out, nil
 }
 
-// servingSamplers builds a sampler for each watched site whose vCenter
+// buildServing makes a servingCache for each watched site whose vCenter
 // credentials the monitor has. They are optional, like other sites' DSNs:
 // without them a site.down carries no serving counts, and a disaster
 // failover that cannot ask the failed vCenter starts the service minimum.
-func servingSamplers(p *platform.Platform, env platform.Env, watched []string) map[string]servingSampler {
+// The vCenter sessions are m.servingVC's, logged out by Close.
+func (m *Monitor) buildServing(p *platform.Platform, env platform.Env) {
+	m.serving = map[string]*servingCache{}
 	cfgs := map[string]vsphere.SiteConfig{}
-	for _, name := range watched {
+	for _, name := range m.watched {
 		s, ok := p.Site(name)
 		if !ok {
 			continue
@@ -49,15 +52,32 @@ func servingSamplers(p *platform.Platform, env platform.Env, watched []string) m
 		}
 		cfgs[name] = vsphere.SiteConfigOf(s.VCenter, user, pass)
 	}
-	out := map[string]servingSampler{}
 	if len(cfgs) == 0 {
-		return out
+		return
 	}
-	a := vsphere.New(cfgs)
+	m.servingVC = vsphere.New(cfgs)
 	for name := range cfgs {
-		out[name] = &vcenterLister{vc: a, site: name, services: p.Services}
+		m.serving[name] = newServingCache(&vcenterLister{vc: m.servingVC, site: name, services: p.Services}, m.tune.DiscoverInterval,
+			m.log.With("loop", "heartbeat", "site", name))
 	}
-	return out
+}
+
+// newServingCache samples every interval (each sample bounded by the
+// interval, and by at least 10 s).
+func newServingCache(s servingSampler, every time.Duration, log *slog.Logger) *servingCache {
+	return &servingCache{sampler: s, every: every, timeout: max(every, 10*time.Second),
+		cond: newCondition(log, "counting the nodes the site serves in its vCenter")}
+}
+
+// ServingSeen is how many web nodes per service this monitor last counted
+// at a watched site while it answered: what its next site.down about that
+// site carries. Nil before the first count, and for a site it does not
+// count (its own, or one whose vCenter credentials it lacks).
+func (m *Monitor) ServingSeen(site string) map[string]int {
+	if c := m.serving[site]; c != nil {
+		return c.last()
+	}
+	return nil
 }
 
 // servingCache keeps a watched site's last serving counts. Samples run in

@@ -46,8 +46,20 @@ func TestAutoFailoverWhenASiteDies(t *testing.T) {
 	require.NoError(t, err)
 	_, err = deps.VSphere.WaitForIP(ctx, vsphere.WaitForIPInput{Site: "uk", Name: "uk-web-3", Deadline: time.Now().Add(time.Minute)})
 	require.NoError(t, err)
-	// One sample later (every discover interval) both observers know.
-	time.Sleep(monitor.DefaultDiscoverInterval + time.Second)
+	// Within a discover interval both observers (us and the witness) have
+	// counted the third node.
+	require.Eventually(t, func() bool {
+		counted := 0
+		for _, m := range as.st.Monitors() {
+			if n, ok := m.ServingSeen("uk")["web"]; ok {
+				if n != 3 {
+					return false
+				}
+				counted++
+			}
+		}
+		return counted == 2
+	}, 3*monitor.DefaultDiscoverInterval, 100*time.Millisecond, "the us monitor and the witness count uk's three web nodes")
 	code, body := foGet(t, "http://"+uk.LB.Frontend+"/db")
 	require.Equal(t, http.StatusOK, code, "a write at uk before the power cut: %s", body)
 	// One heartbeat after the write, so the monitors sampled its GTID.

@@ -107,7 +107,9 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 // Handle applies one VM event. A powered-on web VM gets a stable slot
 // (persisted), a running node and its IP reported to vSphere; powered off
 // stops the node and keeps the slot; deleted stops it and frees the slot.
-// Events for VMs of other roles are ignored. Handle is idempotent: a
+// Events for VMs of other roles are ignored. A name's VM is told by its
+// Ref: an event with a new Ref is a new VM (a fresh node, its IP reported),
+// and a deletion with an old Ref is ignored. Handle is idempotent: a
 // repeated event changes nothing, except that a report that failed before
 // is retried.
 func (m *Manager) Handle(ctx context.Context, ev VMEvent) error {
